@@ -1,0 +1,301 @@
+"""The asyncio client data nodes use to write to and read from one log.
+
+Appending (group commit from the writer's side): `append(item, epoch)` queues an item and returns a future. A
+sender sends everything queued while earlier batches are in flight as the next batch, over one long-lived
+`Append` stream; up to `max_inflight_batches` batches are in flight and the server answers them in order.
+Each batch has a number (`batch_seq`, per writer); when the stream breaks or the node says NOT_LEADER, the client
+connects to the hinted leader (or the next address) and resends every unanswered batch with the same numbers, so
+the log's deduplication appends each batch once.
+
+Tailing: `tail(from_index)` yields committed entries in order, once each, reconnecting (to any node) and resuming
+after the last entry it yielded.
+"""
+from __future__ import annotations
+
+import asyncio
+import collections
+import dataclasses
+import itertools
+import logging
+import uuid
+from typing import AsyncIterator
+
+import grpc
+
+from txlog.generated import txlog_pb2 as pb
+from txlog.generated import txlog_pb2_grpc as pb_grpc
+from txlog.server import GRPC_OPTIONS
+
+log = logging.getLogger("txlog.client")
+
+
+class AppendError(Exception):
+    def __init__(self, response: pb.AppendResponse):
+        super().__init__(f"{pb.AppendStatus.Name(response.status)}: {response.message}")
+        self.response = response
+
+    @property
+    def current_epoch(self) -> int:
+        return self.response.current_epoch
+
+    @property
+    def last_index(self) -> int:
+        return self.response.last_index
+
+
+class StaleEpoch(AppendError):
+    pass
+
+
+class ConditionFailed(AppendError):
+    pass
+
+
+class InvalidAppend(AppendError):
+    pass
+
+
+class LogUnavailable(AppendError):
+    pass
+
+
+class LogTrimmed(Exception):
+    pass
+
+
+_ERRORS = {pb.STALE_EPOCH: StaleEpoch, pb.CONDITION_FAILED: ConditionFailed, pb.INVALID: InvalidAppend,
+           pb.UNAVAILABLE: LogUnavailable}
+
+
+@dataclasses.dataclass(slots=True)
+class _Batch:
+    request: pb.AppendRequest
+    futures: list[asyncio.Future]      # one per item (a claim has one future for the whole batch)
+    deadline: float
+
+
+class _Redirect(Exception):
+    def __init__(self, hint: str):
+        self.hint = hint
+
+
+class LogClient:
+    def __init__(self, addresses: list[str], log_name: str, writer_id: str | None = None,
+                 max_inflight_batches: int = 8, max_batch_items: int = 8192, append_timeout_s: float = 10.0):
+        assert addresses, "at least one txlog address"
+        self.addresses = list(addresses)
+        self.log = log_name
+        self.writer_id = writer_id or uuid.uuid4().hex
+        self.max_inflight_batches = max_inflight_batches
+        self.max_batch_items = max_batch_items
+        self.append_timeout_s = append_timeout_s
+        self.leader_address: str | None = None
+        self._channels: dict[str, grpc.aio.Channel] = {}
+        self._queue: collections.deque[tuple[bytes, int, asyncio.Future]] = collections.deque()
+        self._special: collections.deque[_Batch] = collections.deque()   # claims: never merged with data
+        self._inflight: collections.deque[_Batch] = collections.deque()
+        self._seq = itertools.count(1)
+        self._wake = asyncio.Event()
+        self._sender: asyncio.Task | None = None
+        self._rotation = itertools.cycle(range(len(self.addresses)))
+        self._closed = False
+
+    # -- lifecycle ---------------------------------------------------------------------------------------------
+    def _channel(self, address: str) -> grpc.aio.Channel:
+        channel = self._channels.get(address)
+        if channel is None:
+            channel = self._channels[address] = grpc.aio.insecure_channel(address, options=GRPC_OPTIONS)
+        return channel
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._sender is not None:
+            self._sender.cancel()
+            try:
+                await self._sender
+            except asyncio.CancelledError:
+                pass
+        for batch in list(self._inflight) + list(self._special):
+            for f in batch.futures:
+                if not f.done():
+                    f.set_exception(LogUnavailable(pb.AppendResponse(status=pb.UNAVAILABLE,
+                                                                     message="client closed")))
+        for _, _, f in self._queue:
+            if not f.done():
+                f.set_exception(LogUnavailable(pb.AppendResponse(status=pb.UNAVAILABLE, message="client closed")))
+        for channel in self._channels.values():
+            await channel.close()
+
+    def _ensure_sender(self) -> None:
+        if self._sender is None or self._sender.done():
+            self._sender = asyncio.get_running_loop().create_task(self._run_sender())
+
+    # -- appending ---------------------------------------------------------------------------------------------
+    def append(self, item: bytes, epoch: int) -> asyncio.Future:
+        """Queue one item of epoch `epoch`; the future resolves with the index of the batch that holds it."""
+        future = asyncio.get_running_loop().create_future()
+        self._queue.append((item, epoch, future))
+        self._ensure_sender()
+        self._wake.set()
+        return future
+
+    async def append_batch(self, items: list[bytes], epoch: int, kind: int = pb.DATA,
+                           expected_last_index: int | None = None) -> int:
+        """Append items as one batch of their own (e.g. a conditional LEADERSHIP claim); returns its index."""
+        future = asyncio.get_running_loop().create_future()
+        request = pb.AppendRequest(log=self.log, writer_id=self.writer_id, epoch=epoch, kind=kind, items=items)
+        if expected_last_index is not None:
+            request.expected_last_index = expected_last_index
+        self._special.append(_Batch(request, [future], self._deadline()))
+        self._ensure_sender()
+        self._wake.set()
+        return await future
+
+    def _deadline(self) -> float:
+        return asyncio.get_running_loop().time() + self.append_timeout_s
+
+    def _next_batch(self) -> _Batch | None:
+        """What to send next: a queued claim first (in order with data), else every queued item of one epoch."""
+        if self._special:
+            batch = self._special.popleft()
+            batch.request.batch_seq = next(self._seq)
+            return batch
+        if not self._queue:
+            return None
+        epoch = self._queue[0][1]
+        items, futures = [], []
+        while self._queue and self._queue[0][1] == epoch and len(items) < self.max_batch_items:
+            item, _, future = self._queue.popleft()
+            items.append(item)
+            futures.append(future)
+        request = pb.AppendRequest(log=self.log, writer_id=self.writer_id, batch_seq=next(self._seq),
+                                   epoch=epoch, kind=pb.DATA, items=items)
+        return _Batch(request, futures, self._deadline())
+
+    async def _run_sender(self) -> None:
+        backoff = 0.01
+        while not self._closed:
+            address = self.leader_address or self.addresses[next(self._rotation)]
+            try:
+                await self._stream(address)
+            except _Redirect as redirect:
+                self.leader_address = redirect.hint or None
+                if not redirect.hint:
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 0.2)
+                continue
+            except grpc.aio.AioRpcError as exc:
+                log.debug("append stream to %s failed: %s", address, exc.code())
+                self.leader_address = None
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 0.2)
+            self._expire_inflight()
+            if not self._inflight and not self._queue and not self._special:
+                return   # idle: the next append starts a new sender
+
+    def _expire_inflight(self) -> None:
+        now = asyncio.get_running_loop().time()
+        while self._inflight and self._inflight[0].deadline < now:
+            batch = self._inflight.popleft()
+            self._fail(batch, pb.AppendResponse(status=pb.UNAVAILABLE,
+                                                message="the log did not answer in time (it may still commit)"))
+
+    async def _stream(self, address: str) -> None:
+        call = pb_grpc.TxLogStub(self._channel(address)).Append()
+        reader = asyncio.ensure_future(self._read_answers(call))
+        try:
+            for batch in list(self._inflight):      # resend what was not answered; dedup makes it safe
+                await call.write(batch.request)
+            while not reader.done():
+                if len(self._inflight) < self.max_inflight_batches:
+                    batch = self._next_batch()
+                    if batch is not None:
+                        self._inflight.append(batch)
+                        await call.write(batch.request)
+                        continue
+                if not self._inflight and not self._queue and not self._special:
+                    await call.done_writing()
+                    await reader
+                    return
+                self._wake.clear()
+                waiter = asyncio.ensure_future(self._wake.wait())
+                await asyncio.wait([reader, waiter], return_when=asyncio.FIRST_COMPLETED)
+                waiter.cancel()
+            reader.result()   # re-raise a redirect or stream error
+        finally:
+            if not reader.done():
+                reader.cancel()
+            call.cancel()
+
+    async def _read_answers(self, call) -> None:
+        while True:
+            response = await call.read()
+            if response is grpc.aio.EOF:
+                if self._inflight:
+                    raise _Redirect("")
+                return
+            if not self._inflight or self._inflight[0].request.batch_seq != response.batch_seq:
+                continue   # an answer to a batch we already gave up on
+            if response.status == pb.NOT_LEADER:
+                raise _Redirect(response.leader_hint)
+            batch = self._inflight.popleft()
+            if response.status == pb.OK:
+                for f in batch.futures:
+                    if not f.done():
+                        f.set_result(response.index)
+            else:
+                self._fail(batch, response)
+            self._wake.set()
+
+    @staticmethod
+    def _fail(batch: _Batch, response: pb.AppendResponse) -> None:
+        error = _ERRORS.get(response.status, AppendError)(response)
+        for f in batch.futures:
+            if not f.done():
+                f.set_exception(error)
+
+    # -- reading -----------------------------------------------------------------------------------------------
+    async def tail(self, from_index: int, address: str | None = None) -> AsyncIterator[pb.TailEntry]:
+        """Committed entries from `from_index` on, forever; survives node failures by moving to another node."""
+        next_index = max(from_index, 1)
+        backoff = 0.01
+        rotation = itertools.cycle(self.addresses)
+        current = address or self.leader_address or next(rotation)
+        while not self._closed:
+            stub = pb_grpc.TxLogStub(self._channel(current))
+            try:
+                async for response in stub.Tail(pb.TailRequest(log=self.log, from_index=next_index)):
+                    backoff = 0.01
+                    for entry in response.entries:
+                        if entry.index < next_index:
+                            continue
+                        assert entry.index == next_index, f"tail skipped from {next_index} to {entry.index}"
+                        next_index += 1
+                        yield entry
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() == grpc.StatusCode.OUT_OF_RANGE:
+                    raise LogTrimmed(exc.details()) from exc
+                log.debug("tail from %s failed: %s", current, exc.code())
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 0.2)
+            current = next(rotation)
+
+    async def status(self, address: str, timeout_s: float = 1.0) -> pb.StatusResponse:
+        return await pb_grpc.TxLogStub(self._channel(address)).Status(pb.StatusRequest(), timeout=timeout_s)
+
+    async def trim(self, below_index: int) -> pb.TrimResponse:
+        for _ in range(20):
+            address = self.leader_address or self.addresses[next(self._rotation)]
+            try:
+                response = await pb_grpc.TxLogStub(self._channel(address)).Trim(
+                    pb.TrimRequest(log=self.log, below_index=below_index), timeout=5)
+            except grpc.aio.AioRpcError:
+                self.leader_address = None
+                await asyncio.sleep(0.05)
+                continue
+            if response.status == pb.NOT_LEADER:
+                self.leader_address = response.leader_hint or None
+                await asyncio.sleep(0.02)
+                continue
+            return response
+        raise LogUnavailable(pb.AppendResponse(status=pb.UNAVAILABLE, message="no leader for trim"))
