@@ -7,7 +7,8 @@ import grpc_tools
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 # proto file -> generated package it belongs to
-TARGETS = {"txlog.proto": "txlog/generated", "memdb.proto": "memdb/generated"}
+TARGETS = {"txlog.proto": "txlog/generated", "entries.proto": "memdb/generated",
+           "memdb.proto": "memdb/generated"}
 
 
 def generate(out_root: pathlib.Path) -> list[pathlib.Path]:

@@ -1,0 +1,116 @@
+"""`memdb` command line: run and inspect a local three-zone cluster.
+
+  memdb cluster up [--dir DIR] [--base-port P] [--shards N] [--detach]
+  memdb cluster status [--dir DIR] [--json]
+  memdb cluster down [--dir DIR]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+
+from memdb import localcluster as lc
+
+
+def cluster_up(args: argparse.Namespace) -> int:
+    plan = lc.ClusterPlan.load(args.dir)
+    if plan is None:
+        plan = lc.ClusterPlan.make(args.dir, args.base_port, args.shards)
+        plan.save()
+    elif (args.base_port, args.shards) != (plan.base_port, plan.shards) and args.explicit_layout:
+        print(f"{args.dir} holds a cluster with base port {plan.base_port} and {plan.shards} shard(s); "
+              f"using that", file=sys.stderr)
+    supervisor = lc.Supervisor(plan, detach=args.detach)
+    supervisor.start_all()
+    if not lc.wait_until_serving(plan, timeout_s=60):
+        print("the cluster did not elect a primary in 60 s; see the logs in "
+              f"{plan.path('logs')}", file=sys.stderr)
+        supervisor.stop_all()
+        return 1
+    endpoint = next(n for n in plan.nodes if n.kind == "endpoint")
+    print(f"memdb cluster is up: 3 zones (a, b, c), {plan.shards} shard(s), data in {plan.directory}")
+    print(f"  connect:        redis-cli -p {endpoint.port}")
+    print(f"  endpoint:       {endpoint.address} (always reaches the current primary)")
+    for node in plan.by_kind("data"):
+        print(f"  {node.name:<14}  {node.address}  zone {node.zone}  {node.shard}")
+    print(f"  txlog:          {', '.join(plan.txlog_addresses())}")
+    print(f"  status:         memdb cluster status --dir {args.dir}")
+    if args.detach:
+        print(f"  stop:           memdb cluster down --dir {args.dir}")
+        return 0
+    print("Ctrl-C stops every process.")
+    stop = False
+
+    def on_signal(signum, frame):
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    while not stop:
+        time.sleep(0.2)
+    print("stopping...")
+    supervisor.stop_all()
+    return 0
+
+
+def cluster_status(args: argparse.Namespace) -> int:
+    plan = lc.ClusterPlan.load(args.dir)
+    if plan is None:
+        print(f"no cluster in {args.dir}", file=sys.stderr)
+        return 1
+    status = lc.node_status(plan)
+    if args.json:
+        print(json.dumps(status, indent=2))
+        return 0
+    cols = ("name", "zone", "kind", "shard", "role", "host", "port", "pid", "alive", "applied_index", "lag")
+    rows = [[("" if r.get(c) is None else str(r.get(c))) for c in cols] for r in status["nodes"]]
+    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(cols)]
+    print("  ".join(c.ljust(w) for c, w in zip(cols, widths)))
+    for r in rows:
+        print("  ".join(v.ljust(w) for v, w in zip(r, widths)))
+    print(f"endpoint: {status['endpoint']['host']}:{status['endpoint']['port']}")
+    return 0
+
+
+def cluster_down(args: argparse.Namespace) -> int:
+    plan = lc.ClusterPlan.load(args.dir)
+    if plan is None:
+        print(f"no cluster in {args.dir}", file=sys.stderr)
+        return 1
+    stopped = lc.stop_pids(plan)
+    print(f"stopped {len(stopped)} process(es)")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="memdb")
+    sub = parser.add_subparsers(dest="area", required=True)
+    cluster = sub.add_parser("cluster", help="run a local three-zone cluster")
+    csub = cluster.add_subparsers(dest="action", required=True)
+    up = csub.add_parser("up", help="start (or restart) the cluster")
+    up.add_argument("--dir", default="memdb-data")
+    up.add_argument("--base-port", type=int, default=None)
+    up.add_argument("--shards", type=int, default=None)
+    up.add_argument("--detach", action="store_true", help="return once every shard serves writes")
+    up.set_defaults(func=cluster_up)
+    status = csub.add_parser("status", help="every node's role, ports, pid and progress")
+    status.add_argument("--dir", default="memdb-data")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(func=cluster_status)
+    down = csub.add_parser("down", help="stop every process of the cluster")
+    down.add_argument("--dir", default="memdb-data")
+    down.set_defaults(func=cluster_down)
+    args = parser.parse_args(argv)
+    if args.func is cluster_up:
+        args.explicit_layout = args.base_port is not None or args.shards is not None
+        args.base_port = 7000 if args.base_port is None else args.base_port
+        args.shards = 1 if args.shards is None else args.shards
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

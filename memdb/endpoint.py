@@ -1,0 +1,120 @@
+"""The primary endpoint: one stable port that always reaches the current primary of a shard, as ElastiCache and
+MemoryDB give non-cluster clients. It asks the shard's data nodes who is primary (INFO replication) every
+poll_ms; new connections go to the primary; when the primary changes, connections to the old one are closed so
+clients reconnect (through here) to the new one.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+
+from memdb.localcluster import parse_info
+
+log = logging.getLogger("memdb.endpoint")
+
+
+class Endpoint:
+    def __init__(self, nodes: list[str], poll_ms: int = 100):
+        self.nodes = nodes
+        self.poll_ms = poll_ms
+        self.primary: str | None = None
+        self._connections: dict[str, set[asyncio.Task]] = {}
+
+    async def _ask_role(self, address: str) -> str | None:
+        host, _, port = address.rpartition(":")
+        try:
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(host, int(port)), 0.5)
+        except (OSError, TimeoutError):
+            return None
+        try:
+            writer.write(b"*2\r\n$4\r\nINFO\r\n$11\r\nreplication\r\n")
+            header = await asyncio.wait_for(reader.readline(), 0.5)
+            if not header.startswith(b"$"):
+                return None
+            body = await asyncio.wait_for(reader.readexactly(int(header[1:]) + 2), 0.5)
+            return parse_info(body).get("role")
+        except (OSError, TimeoutError, ValueError, asyncio.IncompleteReadError):
+            return None
+        finally:
+            writer.close()
+
+    async def poll(self) -> None:
+        while True:
+            roles = await asyncio.gather(*(self._ask_role(a) for a in self.nodes))
+            primaries = [a for a, r in zip(self.nodes, roles) if r == "master"]
+            new = primaries[0] if len(primaries) == 1 else (self.primary if self.primary in primaries else None)
+            if new != self.primary:
+                old, self.primary = self.primary, new
+                log.warning("primary is now %s (was %s)", new, old)
+                for task in self._connections.pop(old or "", set()):
+                    task.cancel()
+            await asyncio.sleep(self.poll_ms / 1000)
+
+    async def handle(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+        for _ in range(50):     # wait up to ~5 s for a primary (during a failover)
+            if self.primary:
+                break
+            await asyncio.sleep(0.1)
+        target = self.primary
+        if target is None:
+            client_writer.write(b"-CLUSTERDOWN no primary is available right now\r\n")
+            await client_writer.drain()
+            client_writer.close()
+            return
+        host, _, port = target.rpartition(":")
+        try:
+            upstream_reader, upstream_writer = await asyncio.open_connection(host, int(port))
+        except OSError:
+            client_writer.close()
+            return
+        task = asyncio.current_task()
+        self._connections.setdefault(target, set()).add(task)
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(_pipe(client_reader, upstream_writer))
+                tg.create_task(_pipe(upstream_reader, client_writer))
+        except* (OSError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            self._connections.get(target, set()).discard(task)
+            for w in (client_writer, upstream_writer):
+                w.close()
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    while data := await reader.read(65536):
+        writer.write(data)
+        await writer.drain()
+    writer.close()
+    raise ConnectionResetError("peer closed")   # ends the other direction too
+
+
+async def serve(listen: str, nodes: list[str]) -> None:
+    endpoint = Endpoint(nodes)
+    host, _, port = listen.rpartition(":")
+    server = await asyncio.start_server(endpoint.handle, host, int(port))
+    async with server, asyncio.TaskGroup() as tg:
+        tg.create_task(endpoint.poll())
+        await server.serve_forever()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="memdb-endpoint")
+    parser.add_argument("--listen", required=True)
+    parser.add_argument("--nodes", required=True, help="comma-separated data node addresses of the shard")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s endpoint %(message)s")
+    try:
+        import uvloop
+        uvloop.install()
+    except ImportError:
+        pass
+    try:
+        asyncio.run(serve(args.listen, [n for n in args.nodes.split(",") if n]))
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,295 @@
+"""A three-zone memdb cluster as local processes on 127.0.0.1: the plan (which process, which port), starting and
+stopping it, and asking every node how it is.
+
+Layout of DIR (default ./memdb-data):
+  cluster.json          the plan: ports, nodes, zones (written once; a restart on the same DIR reuses it)
+  pids.json             pids of the running processes
+  txlog-<zone>/         LMDB environment of the zone's txlog node
+  logs/<node>.log       each process's output
+Ports from the base port P: P = primary endpoint, P+1..P+3 = txlog a,b,c, then per shard three data nodes.
+"""
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+ZONES = ("a", "b", "c")
+HOST = "127.0.0.1"
+
+
+@dataclasses.dataclass
+class NodePlan:
+    name: str
+    zone: str
+    kind: str               # "txlog" | "data" | "endpoint"
+    port: int
+    shard: str = ""
+    grpc_port: int = 0
+
+    @property
+    def address(self) -> str:
+        return f"{HOST}:{self.port}"
+
+
+@dataclasses.dataclass
+class ClusterPlan:
+    directory: str
+    base_port: int
+    shards: int
+    nodes: list[NodePlan]
+
+    @classmethod
+    def make(cls, directory: str, base_port: int, shards: int) -> "ClusterPlan":
+        nodes = [NodePlan(f"txlog-{z}", z, "txlog", base_port + 1 + i) for i, z in enumerate(ZONES)]
+        port = base_port + 10
+        for s in range(shards):
+            for z in ZONES:
+                nodes.append(NodePlan(f"data-{s}{z}", z, "data", port, shard=f"shard{s}"))
+                port += 1
+        nodes.append(NodePlan("endpoint", "", "endpoint", base_port, shard="shard0"))
+        return cls(os.path.abspath(directory), base_port, shards, nodes)
+
+    def path(self, *parts: str) -> str:
+        return os.path.join(self.directory, *parts)
+
+    def save(self) -> None:
+        os.makedirs(self.directory, exist_ok=True)
+        with open(self.path("cluster.json"), "w") as f:
+            json.dump({"base_port": self.base_port, "shards": self.shards,
+                       "nodes": [dataclasses.asdict(n) for n in self.nodes]}, f, indent=2)
+
+    @classmethod
+    def load(cls, directory: str) -> "ClusterPlan | None":
+        path = os.path.join(directory, "cluster.json")
+        if not os.path.exists(path):
+            return None
+        with open(path) as f:
+            raw = json.load(f)
+        return cls(os.path.abspath(directory), raw["base_port"], raw["shards"],
+                   [NodePlan(**n) for n in raw["nodes"]])
+
+    def by_kind(self, kind: str) -> list[NodePlan]:
+        return [n for n in self.nodes if n.kind == kind]
+
+    def logs(self) -> list[str]:
+        return ["cluster"] + [f"shard{s}" for s in range(self.shards)]
+
+    def txlog_addresses(self) -> list[str]:
+        return [n.address for n in self.by_kind("txlog")]
+
+    def command(self, node: NodePlan) -> list[str]:
+        py = sys.executable
+        if node.kind == "txlog":
+            peers = [a for t in self.by_kind("txlog") for a in ("--peer", f"{t.zone}={t.address}")]
+            return [py, "-m", "txlog.server", "--id", node.zone, "--listen", node.address, *peers,
+                    "--data", self.path(f"txlog-{node.zone}"), "--logs", ",".join(self.logs())]
+        if node.kind == "data":
+            role = "primary" if node.zone == "a" else "replica"
+            return [py, "-m", "memdb.server", "--host", HOST, "--port", str(node.port), "--node-id", node.name,
+                    "--zone", node.zone, "--shard", node.shard, "--role", role,
+                    "--txlog", ",".join(self.txlog_addresses())]
+        data = [n.address for n in self.by_kind("data") if n.shard == node.shard]
+        return [py, "-m", "memdb.endpoint", "--listen", node.address, "--nodes", ",".join(data)]
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind((HOST, port))
+        except OSError:
+            return False
+    return True
+
+
+class Supervisor:
+    """Starts and stops the plan's processes and remembers their pids."""
+
+    def __init__(self, plan: ClusterPlan, detach: bool):
+        self.plan = plan
+        self.detach = detach
+        self.procs: dict[str, subprocess.Popen] = {}
+
+    def start_all(self) -> None:
+        busy = [n for n in self.plan.nodes if not port_is_free(n.port)]
+        if busy:
+            raise SystemExit(f"ports in use: {', '.join(f'{n.name}:{n.port}' for n in busy)} "
+                             f"(is a cluster already running? try `memdb cluster status`)")
+        os.makedirs(self.plan.path("logs"), exist_ok=True)
+        for node in self.plan.nodes:
+            self.start(node)
+        self.write_pids()
+
+    def start(self, node: NodePlan) -> None:
+        out = open(self.plan.path("logs", f"{node.name}.log"), "ab")
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        self.procs[node.name] = subprocess.Popen(self.plan.command(node), stdout=out, stderr=subprocess.STDOUT,
+                                                 stdin=subprocess.DEVNULL, env=env,
+                                                 start_new_session=self.detach)
+        out.close()
+
+    def write_pids(self) -> None:
+        with open(self.plan.path("pids.json"), "w") as f:
+            json.dump({name: p.pid for name, p in self.procs.items()}, f)
+
+    def stop_all(self, timeout_s: float = 5.0) -> None:
+        for p in self.procs.values():
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        for p in self.procs.values():
+            try:
+                p.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+
+def read_pids(plan: ClusterPlan) -> dict[str, int]:
+    try:
+        with open(plan.path("pids.json")) as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return {}
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:   # a zombie (exited, not yet reaped) is not alive
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def stop_pids(plan: ClusterPlan, timeout_s: float = 5.0) -> list[str]:
+    pids = read_pids(plan)
+    stopped = []
+    for name, pid in pids.items():
+        if pid_alive(pid):
+            try:
+                os.kill(pid, signal.SIGCONT)
+                os.kill(pid, signal.SIGTERM)
+                stopped.append(name)
+            except ProcessLookupError:
+                pass
+    deadline = time.monotonic() + timeout_s
+    for name, pid in pids.items():
+        while pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if pid_alive(pid):
+            os.kill(pid, signal.SIGKILL)
+    return stopped
+
+
+# -- asking nodes how they are ---------------------------------------------------------------------------------
+def resp_command(address: str, *args: str, timeout_s: float = 1.0) -> bytes:
+    """One command over RESP with a plain socket (no client library needed)."""
+    host, _, port = address.rpartition(":")
+    payload = b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a.encode()), a.encode()) for a in args)
+    with socket.create_connection((host, int(port)), timeout=timeout_s) as s:
+        s.sendall(payload)
+        import hiredis
+        reader = hiredis.Reader()
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                raise ConnectionError("connection closed")
+            reader.feed(chunk)
+            reply = reader.gets()
+            if reply is not False:
+                if isinstance(reply, hiredis.ReplyError):
+                    raise ConnectionError(str(reply))
+                return reply
+
+
+def parse_info(raw: bytes) -> dict[str, str]:
+    fields = {}
+    for line in raw.decode(errors="replace").splitlines():
+        if ":" in line and not line.startswith("#"):
+            k, _, v = line.partition(":")
+            fields[k] = v
+    return fields
+
+
+async def txlog_status(address: str):
+    from txlog.client import LogClient
+    client = LogClient([address], "cluster")
+    try:
+        return await client.status(address, timeout_s=1.0)
+    finally:
+        await client.close()
+
+
+def node_status(plan: ClusterPlan) -> dict:
+    pids = read_pids(plan)
+    rows = []
+    for node in plan.nodes:
+        pid = pids.get(node.name, 0)
+        alive = bool(pid) and pid_alive(pid)
+        row = {"name": node.name, "zone": node.zone, "kind": node.kind, "shard": node.shard, "role": "",
+               "host": HOST, "port": node.port, "grpc_port": node.grpc_port, "pid": pid, "alive": alive,
+               "applied_index": None, "committed_index": None, "lag": None}
+        if alive and node.kind == "txlog":
+            try:
+                status = asyncio.run(txlog_status(node.address))
+                shard_logs = [s for s in status.logs if s.log != "cluster"] or list(status.logs)
+                row["role"] = "leader" if any(s.role == "leader" for s in shard_logs) else "follower"
+                row["applied_index"] = sum(s.applied_index for s in shard_logs)
+                row["committed_index"] = sum(s.commit_index for s in shard_logs)
+                row["logs"] = {s.log: {"role": s.role, "term": s.term, "commit": s.commit_index,
+                                       "epoch": s.epoch} for s in status.logs}
+            except Exception as exc:   # noqa: BLE001 - report, don't crash the status table
+                row["error"] = str(exc)[:80]
+        elif alive and node.kind == "data":
+            try:
+                info = parse_info(resp_command(node.address, "INFO", "txlog"))
+                info.update(parse_info(resp_command(node.address, "INFO", "replication")))
+                row["role"] = "primary" if info.get("role") == "master" else "replica"
+                row["applied_index"] = int(info.get("applied_index", 0))
+                row["epoch"] = int(info.get("epoch", 0))
+            except (OSError, ConnectionError, ValueError) as exc:
+                row["error"] = str(exc)[:80]
+        elif alive and node.kind == "endpoint":
+            row["role"] = "endpoint"
+        rows.append(row)
+    by_shard: dict[str, int] = {}
+    for r in rows:
+        if r["kind"] == "data" and r["applied_index"] is not None:
+            by_shard[r["shard"]] = max(by_shard.get(r["shard"], 0), r["applied_index"])
+    for r in rows:
+        if r["kind"] == "data" and r["applied_index"] is not None:
+            r["lag"] = by_shard[r["shard"]] - r["applied_index"]
+    endpoint = next(n for n in plan.nodes if n.kind == "endpoint")
+    return {"nodes": rows, "endpoint": {"host": HOST, "port": endpoint.port}}
+
+
+def wait_until_serving(plan: ClusterPlan, timeout_s: float = 30.0) -> bool:
+    """True once every shard has a primary that acknowledges a write."""
+    deadline = time.monotonic() + timeout_s
+    shards = {f"shard{s}" for s in range(plan.shards)}
+    while time.monotonic() < deadline:
+        ready = set()
+        for node in plan.by_kind("data"):
+            try:
+                info = parse_info(resp_command(node.address, "INFO", "replication"))
+                if info.get("role") == "master":
+                    resp_command(node.address, "SET", "memdb:ready", "1")
+                    ready.add(node.shard)
+            except (OSError, ConnectionError):
+                continue
+        if ready >= shards:
+            return True
+        time.sleep(0.2)
+    return False

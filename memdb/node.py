@@ -1,0 +1,447 @@
+"""The data node: role, write path, apply loop, leases and claims (DESIGN.md "The write path", "Replicas",
+"Leadership, leases and failover").
+
+Theory of operation
+-------------------
+The keyspace is a deterministic function of the shard's log. Every node, primary or replica, builds it the same
+way: the apply loop tails the committed log from the txlog and applies each entry in order. Nothing else mutates
+the keyspace.
+
+Writes (primary only): `execute` checks the command against the table, stamps it with this node's clock and a
+random seed, and queues it on the log client, which group-commits everything queued while earlier batches are in
+flight. The client's reply is computed when the entry comes back through the apply loop, i.e. after a majority
+of zones has it on disk; the entry carries (origin_id, origin_seq) so the primary knows whose reply it is.
+
+Reads are answered from memory at once and never mutate (expired keys are hidden, not deleted; the primary's
+active expiry deletes them through the log). The primary answers only while its lease holds.
+
+Epochs: a node becomes primary by appending a LEADERSHIP record (epoch = current + 1) conditioned on the log's
+last index being the last index it applied: only a fully caught-up node can win. The txlog fences writers of
+older epochs, and appliers skip data records of epochs older than the last leadership they applied.
+Lease: the primary's lease runs until (send time of its latest acknowledged append) + lease_ms; an idle primary
+appends LeaseRenew every renew_ms. A replica claims only after lease_ms + margin_ms without any entry of the
+current epoch, so the old primary's lease has ended before a new primary can exist.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import enum
+import functools
+import itertools
+import logging
+import os
+import random
+import time
+from typing import Any
+
+from memdb.commands.dispatch import execute as dispatch_execute
+from memdb.commands.dispatch import lookup
+from memdb.commands.spec import Blocked, CommandError, Context, Flag
+from memdb.generated import entries_pb2 as epb
+from memdb.keyspace import Keyspace
+from txlog.client import AppendError, ConditionFailed, LogClient, LogUnavailable, StaleEpoch
+from txlog.generated import txlog_pb2 as tpb
+
+log = logging.getLogger("memdb.node")
+
+READONLY_ERROR = "READONLY You can't write against a read only replica."
+NO_LEASE_ERROR = "TRYAGAIN this primary's lease has lapsed; retry (it may have been deposed)"
+LOG_UNAVAILABLE_ERROR = "TRYAGAIN the transaction log did not commit the write in time (it may still apply)"
+DEPOSED_ERROR = "READONLY this node is no longer the primary (a new primary was elected); the write was not applied"
+ACTIVE_EXPIRE_KEYS_PER_CYCLE = 64
+
+
+class Role(enum.Enum):
+    PRIMARY = "primary"
+    REPLICA = "replica"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class NodeConfig:
+    node_id: str
+    txlog: tuple[str, ...]
+    shard: str = "shard0"
+    zone: str = ""
+    resp_address: str = ""
+    grpc_address: str = ""
+    prefer_primary: bool = False        # claim at once on a fresh log; no backoff when claiming
+    failover: bool = True               # claim when the primary's lease has lapsed
+    lease_ms: int = 1000
+    renew_ms: int = 250
+    margin_ms: int = 250
+    active_expire_ms: int = 100
+
+
+@dataclasses.dataclass(slots=True)
+class _Parked:
+    """A client waiting in a blocking command (BLPOP...) for one of `keys` to change."""
+    args: list[bytes]
+    db: int
+    keys: tuple[bytes, ...]
+    deadline: float | None            # monotonic
+    timeout_reply: Any
+    future: asyncio.Future
+    is_write: bool
+
+
+class DataNode:
+    def __init__(self, config: NodeConfig):
+        self.config = config
+        self.keyspace = Keyspace()
+        self.log = LogClient(list(config.txlog), config.shard, writer_id=f"{config.node_id}-{os.urandom(6).hex()}")
+        self.origin_id = self.log.writer_id      # this incarnation: a restarted node is a new origin
+        self.role = Role.REPLICA
+        self.epoch = 0
+        self.primary_id = ""
+        self.primary_address = ""
+        self.applied_index = 0
+        self.applied_entries = 0
+        self._rng = random.Random()              # seeds and back-off: node decisions, never inside a handler
+        self._origin_seq = itertools.count(1)
+        # origin_seq -> (client future, deadline of the blocking command it re-runs, if any)
+        self._waiting: dict[int, tuple[asyncio.Future, float | None]] = {}
+        self._parked: list[_Parked] = []
+        self._lease_until = 0.0                  # monotonic
+        self._last_append_at = 0.0
+        self._last_epoch_activity = time.monotonic()
+        self._claim_sent_at: float | None = None
+        self._last_now_ms = 0
+        self._applied_changed = asyncio.Event()
+        self._started_at = time.monotonic()
+        self.stats = {"writes_submitted": 0, "writes_failed": 0, "claims_won": 0, "claims_lost": 0,
+                      "fenced_entries_skipped": 0}
+
+    # -- the executor interface used by memdb.server -----------------------------------------------------------
+    def execute(self, session, args: list[bytes]):
+        spec = lookup(args)
+        db_index = session.db
+        if Flag.WRITE in spec.flags:
+            self._check_primary()
+            return self._submit(epb.Entry(command=epb.Command(args=args, db=db_index)))
+        if self.role is Role.PRIMARY and not self._lease_valid():
+            raise CommandError(NO_LEASE_ERROR)
+        ctx = Context(self.keyspace, self.keyspace.dbs[db_index], self._now_ms(), self._rng,
+                      is_replica_read=True, resp=getattr(session, "resp", 2))
+        reply = dispatch_execute(ctx, args)
+        if isinstance(reply, Blocked):
+            future = asyncio.get_running_loop().create_future()
+            self._park(args, db_index, reply, future, is_write=False)
+            return future
+        return reply
+
+    def info_sections(self) -> dict[str, list[tuple[str, Any]]]:
+        replication = [("role", "master" if self.role is Role.PRIMARY else "slave")]
+        if self.role is Role.REPLICA:
+            host, _, port = self.primary_address.rpartition(":")
+            replication += [("master_host", host), ("master_port", port),
+                            ("master_link_status", "up" if self.primary_id else "down"),
+                            ("master_last_io_seconds_ago", int(time.monotonic() - self._last_epoch_activity)),
+                            ("slave_repl_offset", self.applied_index), ("slave_read_only", 1)]
+        else:
+            replication += [("connected_slaves", 2), ("master_repl_offset", self.applied_index)]
+        replication += [("memdb_primary_id", self.primary_id), ("memdb_epoch", self.epoch)]
+        txlog = [("shard", self.config.shard), ("epoch", self.epoch), ("applied_index", self.applied_index),
+                 ("applied_entries", self.applied_entries),
+                 ("lease_valid", int(self._lease_valid())), ("writer_id", self.origin_id),
+                 *self.stats.items()]
+        keyspace = [(f"db{db.index}", f"keys={db.size()},expires={len(db.expires)},avg_ttl=0")
+                    for db in self.keyspace.dbs if db.size()]
+        return {"replication": replication, "txlog": txlog, "keyspace": keyspace}
+
+    # -- write path --------------------------------------------------------------------------------------------
+    def _check_primary(self) -> None:
+        if self.role is not Role.PRIMARY:
+            raise CommandError(READONLY_ERROR)
+        if not self._lease_valid():
+            raise CommandError(NO_LEASE_ERROR)
+
+    def _now_ms(self) -> int:
+        # Never behind anything already applied, so time in the log only moves forward.
+        now = max(int(time.time() * 1000), self._last_now_ms)
+        self._last_now_ms = now
+        return now
+
+    def _lease_valid(self) -> bool:
+        return time.monotonic() < self._lease_until
+
+    def _submit(self, entry: epb.Entry, future: asyncio.Future | None = None,
+                block_deadline: float | None = None) -> asyncio.Future:
+        """Stamp and queue a write entry; the future resolves with its reply once it is committed and applied."""
+        loop = asyncio.get_running_loop()
+        future = future or loop.create_future()
+        seq = next(self._origin_seq)
+        entry.now_ms = self._now_ms()
+        entry.seed = self._rng.getrandbits(63)
+        entry.origin_id = self.origin_id
+        entry.origin_seq = seq
+        self._waiting[seq] = (future, block_deadline)
+        sent_at = time.monotonic()
+        self._last_append_at = sent_at
+        self.stats["writes_submitted"] += 1
+        appended = self.log.append(entry.SerializeToString(), self.epoch)
+        appended.add_done_callback(functools.partial(self._on_appended, seq, sent_at))
+        return future
+
+    def _on_appended(self, seq: int, sent_at: float, appended: asyncio.Future) -> None:
+        error = appended.exception()
+        if error is None:
+            # Committed on a majority: the lease runs from when we sent it.
+            self._lease_until = max(self._lease_until, sent_at + self.config.lease_ms / 1000)
+            return
+        future, _ = self._waiting.pop(seq, (None, None))
+        self.stats["writes_failed"] += 1
+        if isinstance(error, StaleEpoch):
+            self._step_down(f"the log is in epoch {error.current_epoch}")
+            message = DEPOSED_ERROR
+        elif isinstance(error, LogUnavailable):
+            message = LOG_UNAVAILABLE_ERROR
+        else:
+            message = f"TRYAGAIN the transaction log refused the write: {error}"
+        if future is not None and not future.done():
+            future.set_exception(CommandError(message))
+
+    def _step_down(self, why: str) -> None:
+        if self.role is Role.PRIMARY:
+            log.warning("%s: stepping down to replica (%s)", self.config.node_id, why)
+        self.role = Role.REPLICA
+        self._lease_until = 0.0
+
+    # -- apply loop --------------------------------------------------------------------------------------------
+    async def _apply_loop(self) -> None:
+        async for tail_entry in self.log.tail(self.applied_index + 1):
+            self._apply_record(tail_entry.record)
+            self.applied_index = tail_entry.index
+            if self.keyspace.modified:
+                self._wake_parked(self.keyspace.drain_modified())
+            self._applied_changed.set()
+            self._applied_changed = asyncio.Event()
+
+    def _apply_record(self, record: tpb.LogRecord) -> None:
+        if record.kind == tpb.LEADERSHIP:
+            entry = epb.Entry.FromString(record.items[0])
+            self._apply_leadership(entry, record.epoch)
+        elif record.kind == tpb.DATA:
+            if record.epoch < self.epoch:
+                # Fenced: written by a primary that has since been deposed (DESIGN.md invariant 3).
+                self.stats["fenced_entries_skipped"] += len(record.items)
+                for item in record.items:
+                    self._answer(epb.Entry.FromString(item), CommandError(DEPOSED_ERROR))
+                return
+            self._last_epoch_activity = time.monotonic()
+            for item in record.items:
+                self._apply_entry(epb.Entry.FromString(item))
+
+    def _apply_entry(self, entry: epb.Entry) -> None:
+        self.applied_entries += 1
+        if entry.now_ms > self._last_now_ms:
+            self._last_now_ms = entry.now_ms
+        body = entry.WhichOneof("body")
+        reply: Any = None
+        if body == "command":
+            cmd = entry.command
+            ctx = Context(self.keyspace, self.keyspace.dbs[cmd.db], entry.now_ms, random.Random(entry.seed))
+            try:
+                reply = dispatch_execute(ctx, list(cmd.args))
+            except CommandError as exc:
+                reply = exc
+        elif body == "expire":
+            db = self.keyspace.dbs[entry.expire.db]
+            for key in entry.expire.keys:
+                if db.is_expired(key, entry.now_ms):
+                    db.delete(key)
+        if entry.origin_id == self.origin_id:
+            self._answer(entry, reply)
+
+    def _answer(self, entry: epb.Entry, reply: Any) -> None:
+        if entry.origin_id != self.origin_id:
+            return
+        future, block_deadline = self._waiting.pop(entry.origin_seq, (None, None))
+        if future is None or future.done():
+            return
+        if isinstance(reply, Blocked):
+            self._park(list(entry.command.args), entry.command.db, reply, future, is_write=True,
+                       deadline=block_deadline)
+        elif isinstance(reply, CommandError):
+            future.set_exception(reply)
+        else:
+            future.set_result(reply)
+
+    def _apply_leadership(self, entry: epb.Entry, epoch: int) -> None:
+        assert epoch == self.epoch + 1 or self.epoch == 0, f"leadership epoch jumped {self.epoch} -> {epoch}"
+        leadership = entry.leadership
+        self.epoch = epoch
+        self.primary_id = leadership.node
+        self.primary_address = leadership.resp_address
+        self._last_epoch_activity = time.monotonic()
+        if entry.origin_id == self.origin_id and self._claim_sent_at is not None:
+            self.role = Role.PRIMARY
+            self._lease_until = self._claim_sent_at + self.config.lease_ms / 1000
+            self.stats["claims_won"] += 1
+            log.warning("%s: primary of %s in epoch %d", self.config.node_id, self.config.shard, epoch)
+        else:
+            # Our entries after this point carry an older epoch: appliers skip them and _answer fails them.
+            self._step_down(f"{leadership.node} claimed epoch {epoch}")
+
+    async def wait_applied(self, index: int, timeout_s: float = 5.0) -> None:
+        """Read-your-writes on a replica: wait until `index` is applied here."""
+        deadline = time.monotonic() + timeout_s
+        while self.applied_index < index:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise CommandError(f"TRYAGAIN replica has not applied index {index} yet "
+                                   f"(applied {self.applied_index})")
+            try:
+                await asyncio.wait_for(self._applied_changed.wait(), remaining)
+            except TimeoutError:
+                pass
+
+    # -- blocking commands -------------------------------------------------------------------------------------
+    def _park(self, args, db_index, blocked: Blocked, future, is_write: bool, deadline: float | None = None) -> None:
+        if deadline is None and blocked.timeout_ms is not None:
+            deadline = time.monotonic() + blocked.timeout_ms / 1000
+        self._parked.append(_Parked(args, db_index, blocked.keys, deadline, blocked.timeout_reply, future, is_write))
+
+    def _wake_parked(self, modified: list[tuple[int, bytes]]) -> None:
+        if not self._parked:
+            return
+        touched = set(modified)
+        still, woken = [], []
+        for p in self._parked:
+            if p.future.done():
+                continue   # the client went away
+            if any((p.db, k) in touched for k in p.keys):
+                woken.append(p)
+            else:
+                still.append(p)
+        self._parked = still
+        for p in woken:     # in the order they blocked: Redis serves the longest-waiting client first
+            self._retry_parked(p)
+
+    def _retry_parked(self, p: _Parked) -> None:
+        if p.is_write:
+            if self.role is not Role.PRIMARY:
+                p.future.set_exception(CommandError(DEPOSED_ERROR))
+                return
+            # Re-run as a new log entry (a pop must happen through the log), keeping the original deadline.
+            # While it is in flight it cannot time out, so a value it pops is never lost.
+            self._submit(epb.Entry(command=epb.Command(args=p.args, db=p.db)), p.future, p.deadline)
+            return
+        ctx = Context(self.keyspace, self.keyspace.dbs[p.db], self._now_ms(), self._rng, is_replica_read=True)
+        try:
+            reply = dispatch_execute(ctx, p.args)
+        except CommandError as exc:
+            p.future.set_exception(exc)
+            return
+        if isinstance(reply, Blocked):
+            self._parked.append(p)
+        else:
+            p.future.set_result(reply)
+
+    def _expire_parked(self) -> None:
+        now = time.monotonic()
+        keep = []
+        for p in self._parked:
+            if p.future.done():
+                continue
+            if p.deadline is not None and now >= p.deadline:
+                p.future.set_result(p.timeout_reply)
+            else:
+                keep.append(p)
+        self._parked = keep
+
+    # -- leadership --------------------------------------------------------------------------------------------
+    async def _claim(self) -> bool:
+        epoch = self.epoch + 1
+        entry = epb.Entry(leadership=epb.Leadership(node=self.config.node_id, epoch=epoch,
+                                                    lease_ms=self.config.lease_ms,
+                                                    resp_address=self.config.resp_address,
+                                                    grpc_address=self.config.grpc_address),
+                          now_ms=self._now_ms(), origin_id=self.origin_id)
+        self._claim_sent_at = time.monotonic()
+        try:
+            await self.log.append_batch([entry.SerializeToString()], epoch, kind=tpb.LEADERSHIP,
+                                        expected_last_index=self.applied_index)
+        except (ConditionFailed, StaleEpoch) as exc:
+            self.stats["claims_lost"] += 1
+            log.info("%s: claim of epoch %d lost: %s", self.config.node_id, epoch, exc)
+            return False
+        except AppendError as exc:
+            log.info("%s: claim of epoch %d failed: %s", self.config.node_id, epoch, exc)
+            return False
+        # Won; the role changes when the apply loop reaches our LEADERSHIP record.
+        return True
+
+    async def _leadership_loop(self) -> None:
+        cfg = self.config
+        period = min(cfg.renew_ms, 50) / 1000
+        while True:
+            await asyncio.sleep(period)
+            self._expire_parked()
+            now = time.monotonic()
+            if self.role is Role.PRIMARY:
+                if now - self._last_append_at >= cfg.renew_ms / 1000:
+                    self._submit(epb.Entry(lease_renew=epb.LeaseRenew()))
+                continue
+            if not cfg.failover and not (cfg.prefer_primary and self.epoch == 0):
+                continue
+            quiet = now - self._last_epoch_activity
+            fresh_log = self.epoch == 0
+            wait = 0.0 if (fresh_log and cfg.prefer_primary) else (cfg.lease_ms + cfg.margin_ms) / 1000
+            if quiet < wait:
+                continue
+            if not cfg.prefer_primary:
+                await asyncio.sleep(self._rng.uniform(0, 0.15))   # de-synchronise competing replicas
+                if time.monotonic() - self._last_epoch_activity < wait:
+                    continue
+            await self._claim()
+            await asyncio.sleep(0.05)
+
+    async def _active_expire_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.active_expire_ms / 1000)
+            if self.role is not Role.PRIMARY or not self._lease_valid():
+                continue
+            now = self._now_ms()
+            for db in self.keyspace.dbs:
+                if not db.expires:
+                    continue
+                keys = db.expired_keys(now, ACTIVE_EXPIRE_KEYS_PER_CYCLE)
+                if keys:
+                    self._submit(epb.Entry(expire=epb.ExpireKeys(db=db.index, keys=keys)))
+
+    async def run(self) -> None:
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(self._apply_loop())
+            tasks.create_task(self._leadership_loop())
+            tasks.create_task(self._active_expire_loop())
+
+    async def close(self) -> None:
+        await self.log.close()
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("data node")
+    group.add_argument("--node-id", default=None, help="this data node's name (default: host:port)")
+    group.add_argument("--txlog", default="127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003",
+                       help="comma-separated txlog node addresses")
+    group.add_argument("--shard", default="shard0", help="the shard (log) this node serves")
+    group.add_argument("--zone", default="", help="this node's zone (a, b, c)")
+    group.add_argument("--role", choices=("primary", "replica"), default="replica",
+                       help="primary: claim the shard at once on a fresh log; replica: follow (both take over "
+                            "when the primary's lease lapses, unless --no-failover)")
+    group.add_argument("--no-failover", action="store_true", help="never claim the shard")
+    group.add_argument("--lease-ms", type=int, default=1000)
+    group.add_argument("--renew-ms", type=int, default=250)
+    group.add_argument("--margin-ms", type=int, default=250)
+    group.add_argument("--advertise", default=None, help="host:port clients should use for this node")
+
+
+def build_node(args: argparse.Namespace) -> DataNode:
+    address = args.advertise or f"{args.host}:{args.port}"
+    config = NodeConfig(node_id=args.node_id or address, txlog=tuple(a for a in args.txlog.split(",") if a),
+                        shard=args.shard, zone=args.zone, resp_address=address,
+                        prefer_primary=args.role == "primary", failover=not args.no_failover,
+                        lease_ms=args.lease_ms, renew_ms=args.renew_ms, margin_ms=args.margin_ms)
+    return DataNode(config)
