@@ -140,7 +140,8 @@ class DataNode:
                             ("master_last_io_seconds_ago", int(time.monotonic() - self._last_epoch_activity)),
                             ("slave_repl_offset", self.applied_index), ("slave_read_only", 1)]
         else:
-            replication += [("connected_slaves", 2), ("master_repl_offset", self.applied_index)]
+            # Replicas follow the log, not this node, so the primary has no replica links to count.
+            replication += [("master_repl_offset", self.applied_index)]
         replication += [("memdb_primary_id", self.primary_id), ("memdb_epoch", self.epoch)]
         txlog = [("shard", self.config.shard), ("epoch", self.epoch), ("applied_index", self.applied_index),
                  ("applied_entries", self.applied_entries),

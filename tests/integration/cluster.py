@@ -1,0 +1,88 @@
+"""A real memdb cluster for tests: the same plan and supervisor `memdb cluster up` uses, in a temp dir."""
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from memdb import localcluster as lc
+from tests.integration.procs import free_ports
+
+
+class TestCluster:
+    def __init__(self, directory: str, shards: int = 1):
+        base = self._free_base_port()
+        self.plan = lc.ClusterPlan.make(directory, base, shards)
+        self.plan.save()
+        self.supervisor = lc.Supervisor(self.plan, detach=False)
+
+    @staticmethod
+    def _free_base_port() -> int:
+        # a window of 20 free ports: base (endpoint), base+1..3 (txlog), base+10.. (data nodes)
+        for _ in range(50):
+            base = free_ports(1)[0]
+            if base + 20 < 65000 and all(lc.port_is_free(base + i) for i in range(20)):
+                return base
+        raise RuntimeError("no free port window")
+
+    def start(self, timeout_s: float = 30.0) -> "TestCluster":
+        self.supervisor.start_all()
+        if not lc.wait_until_serving(self.plan, timeout_s):
+            self.stop()
+            raise RuntimeError(f"cluster did not start; logs in {self.plan.path('logs')}")
+        return self
+
+    def stop(self) -> None:
+        for p in self.supervisor.procs.values():
+            if p.poll() is None:
+                p.send_signal(signal.SIGCONT)
+        self.supervisor.stop_all(timeout_s=3)
+
+    def node(self, name: str) -> lc.NodePlan:
+        return next(n for n in self.plan.nodes if n.name == name)
+
+    def data_nodes(self, shard: str = "shard0") -> list[lc.NodePlan]:
+        return [n for n in self.plan.by_kind("data") if n.shard == shard]
+
+    def client(self, name_or_port, **kwargs) -> redis.Redis:
+        port = name_or_port if isinstance(name_or_port, int) else self.node(name_or_port).port
+        # No silent retries: a retried INCR could apply twice and hide a lost or doubled write.
+        kwargs.setdefault("retry", Retry(NoBackoff(), 0))
+        kwargs.setdefault("socket_timeout", 10)
+        return redis.Redis(host=lc.HOST, port=port, **kwargs)
+
+    def role(self, name: str) -> str | None:
+        try:
+            info = lc.parse_info(lc.resp_command(self.node(name).address, "INFO", "replication"))
+        except (OSError, ConnectionError):
+            return None
+        return info.get("role")
+
+    def primary(self, shard: str = "shard0", timeout_s: float = 10.0, exclude: str | None = None) -> str:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            for n in self.data_nodes(shard):
+                if n.name != exclude and self.supervisor.procs[n.name].poll() is None and self.role(n.name) == "master":
+                    return n.name
+            time.sleep(0.05)
+        raise TimeoutError(f"no primary for {shard} within {timeout_s}s")
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        p = self.supervisor.procs[name]
+        if p.poll() is None:
+            p.send_signal(sig)
+            if sig == signal.SIGKILL:
+                p.wait(10)
+
+    def restart(self, name: str) -> None:
+        self.supervisor.start(self.node(name))
+
+    def txlog_leader(self) -> str:
+        import asyncio
+        from tests.integration.procs import wait_for_leader
+        address = asyncio.run(wait_for_leader(self.plan.txlog_addresses(), "shard0"))
+        return next(n.name for n in self.plan.by_kind("txlog") if n.address == address)

@@ -1,0 +1,110 @@
+"""A real cluster (3 txlog nodes, a primary and 2 replicas as processes) driven by redis-py."""
+import signal
+import threading
+import time
+
+import pytest
+import redis
+
+from tests.integration.cluster import TestCluster
+
+
+def wait_converged(cluster: TestCluster, keys: list[bytes], timeout_s: float = 10.0) -> dict:
+    """Every data node holds the same value for each key; returns the primary's values."""
+    primary = cluster.client(cluster.primary())
+    expected = {k: primary.get(k) for k in keys}
+    deadline = time.monotonic() + timeout_s
+    for n in cluster.data_nodes():
+        c = cluster.client(n.name)
+        while True:
+            got = {k: c.get(k) for k in keys}
+            if got == expected:
+                break
+            assert time.monotonic() < deadline, f"{n.name} did not converge: {got} != {expected}"
+            time.sleep(0.05)
+    return expected
+
+
+def test_writes_replicate_and_replicas_refuse_writes(cluster):
+    primary_name = cluster.primary()
+    p = cluster.client(primary_name)
+    assert p.set("k", "v") is True
+    assert p.incr("n") == 1 and p.incr("n") == 2
+    p.rpush("list", "a", "b", "c")
+    p.hset("h", mapping={"f1": "1", "f2": "2"})
+    p.sadd("s", "x", "y")
+    p.zadd("z", {"m1": 1.5, "m2": 2})
+    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+        p.incr("list")
+    wait_converged(cluster, [b"k", b"n"])
+    for n in cluster.data_nodes():
+        c = cluster.client(n.name)
+        assert c.lrange("list", 0, -1) == [b"a", b"b", b"c"]
+        assert c.hgetall("h") == {b"f1": b"1", b"f2": b"2"}
+        assert c.zrange("z", 0, -1, withscores=True) == [(b"m1", 1.5), (b"m2", 2.0)]
+        if n.name != primary_name:
+            with pytest.raises(redis.ReadOnlyError, match="You can't write against a read only replica"):
+                c.set("k", "other")
+
+
+def test_endpoint_reaches_primary(cluster):
+    endpoint = cluster.client(cluster.plan.base_port)
+    assert endpoint.set("through-endpoint", "1") is True
+    assert cluster.client(cluster.primary()).get("through-endpoint") == b"1"
+
+
+def test_write_not_visible_before_commit(cluster):
+    """With the log unable to reach a quorum, a write is neither acknowledged nor visible on any node."""
+    p = cluster.client(cluster.primary())
+    p.set("x", "old")
+    wait_converged(cluster, [b"x"])
+    leader = cluster.txlog_leader()
+    followers = [n.name for n in cluster.plan.by_kind("txlog") if n.name != leader]
+    for f in followers:
+        cluster.kill(f, signal.SIGSTOP)
+    result = {}
+
+    def write():
+        try:
+            result["reply"] = cluster.client(cluster.primary(), socket_timeout=20).set("x", "new")
+        except redis.RedisError as exc:
+            result["error"] = exc
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        time.sleep(0.4)   # well inside the primary's 1 s lease: reads are still served
+        assert "reply" not in result, "a write was acknowledged without a quorum"
+        for n in cluster.data_nodes():
+            try:
+                value = cluster.client(n.name).get("x")
+            except redis.ResponseError as exc:   # a primary whose lease lapsed refuses reads: fine
+                assert "TRYAGAIN" in str(exc)
+                continue
+            assert value == b"old", f"{n.name} shows an uncommitted write"
+    finally:
+        for f in followers:
+            cluster.kill(f, signal.SIGCONT)
+    writer.join(30)
+    if result.get("reply") is True:
+        wait_converged(cluster, [b"x"])
+        assert cluster.client(cluster.primary()).get("x") == b"new"
+
+
+def test_replica_restart_catches_up(cluster):
+    p = cluster.client(cluster.primary())
+    replica = next(n.name for n in cluster.data_nodes() if n.name != cluster.primary())
+    cluster.kill(replica)
+    for i in range(200):
+        p.set(f"key{i}", i)
+    cluster.restart(replica)
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            if cluster.client(replica).get("key199") == b"199":
+                break
+        except redis.ConnectionError:
+            pass
+        assert time.monotonic() < deadline, "restarted replica did not catch up"
+        time.sleep(0.1)
+    wait_converged(cluster, [f"key{i}".encode() for i in range(0, 200, 17)])
