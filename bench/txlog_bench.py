@@ -1,15 +1,23 @@
 """Benchmark of the txlog alone: three real txlog-server processes on 127.0.0.1, real LMDB + fsync.
 
-Appenders each loop "append a batch of B entries of 100 bytes, wait for the acknowledgement". Rows:
-1 and 50 concurrent appenders x batches of 1 and 16 entries. Prints acknowledged entries/s and p50/p99 latency
-of one append. Not a test: numbers are reported, never asserted. Usage: python bench/txlog_bench.py [--seconds 5]
+Appenders each loop "append B entries of 100 bytes (B calls of `append`, gathered), wait for the acknowledgement".
+Two shapes:
+  - shared:   every appender uses ONE LogClient, the way a data node does (its batcher merges them);
+  - separate: every appender has its own LogClient (its own writer, stream and batches).
+Rows: 1 and 50 concurrent appenders x 1 and 16 entries. Prints acknowledged entries/s and p50/p99 latency of one
+append round. Not a test: numbers are reported, never asserted.
+
+Usage: python bench/txlog_bench.py [--seconds 5] [--shape shared|separate|both]
+       [--profile ROW --profile-out FILE]   e.g. --profile shared:50x1: py-spy records the leader during that row
+       (collapsed stacks, `py-spy record --format raw`; needs py-spy in the venv).
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
 import os
-import statistics
+import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -19,15 +27,19 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from txlog.client import LogClient  # noqa: E402
-from txlog.generated import txlog_pb2 as pb  # noqa: E402
-from tests.integration.procs import free_ports, start_txlog_cluster, wait_for_leader  # noqa: E402
+from tests.integration.procs import start_txlog_cluster, wait_for_leader  # noqa: E402
 
 
-async def run_row(addresses: list[str], appenders: int, batch: int, seconds: float) -> dict:
-    clients = [LogClient(addresses, "shard0") for _ in range(appenders)]
-    epoch_client = LogClient(addresses, "shard0")
-    status = await epoch_client.status(addresses[0])
-    epoch = {l.log: l.epoch for l in status.logs}["shard0"]
+async def run_row(addresses: list[str], shape: str, appenders: int, batch: int, seconds: float) -> dict:
+    if shape == "shared":
+        shared = LogClient(addresses, "shard0")
+        clients = [shared] * appenders
+    else:
+        clients = [LogClient(addresses, "shard0") for _ in range(appenders)]
+    status = await clients[0].status(await wait_for_leader(addresses, "shard0"))
+    epoch = {s.log: s.epoch for s in status.logs}["shard0"]
+    for c in set(clients):     # connect (and find the leader) before the clock starts
+        await c.append(b"warmup", epoch)
     latencies: list[float] = []
     count = 0
     payload = b"x" * 100
@@ -40,46 +52,79 @@ async def run_row(addresses: list[str], appenders: int, batch: int, seconds: flo
             if batch == 1:
                 await client.append(payload, epoch)
             else:
-                await client.append_batch([payload] * batch, epoch)
+                await asyncio.gather(*[client.append(payload, epoch) for _ in range(batch)])
             latencies.append(time.perf_counter() - t0)
             count += batch
 
     t0 = time.perf_counter()
     await asyncio.gather(*(appender(c) for c in clients))
     elapsed = time.perf_counter() - t0
-    for c in clients + [epoch_client]:
+    for c in set(clients):
         await c.close()
     latencies.sort()
-    return {"appenders": appenders, "batch": batch, "entries_per_s": count / elapsed,
+    return {"shape": shape, "appenders": appenders, "batch": batch, "entries_per_s": count / elapsed,
             "p50_ms": 1000 * latencies[len(latencies) // 2],
             "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]}
 
 
-async def main_async(seconds: float) -> None:
+def leader_pid(cluster, leader_address: str) -> int:
+    for node in cluster.nodes.values():
+        if node.address == leader_address:
+            return node.proc.pid
+    raise LookupError(leader_address)
+
+
+async def main_async(args) -> None:
+    shapes = ["shared", "separate"] if args.shape == "both" else [args.shape]
+    plan = []
+    for shape in shapes:
+        for appenders in (1, 50):
+            if shape == "separate" and appenders == 1 and "shared" in shapes:
+                continue   # one appender: the same thing in both shapes
+            for batch in (1, 16):
+                plan.append((shape, appenders, batch))
     with tempfile.TemporaryDirectory() as tmp:
-        cluster = start_txlog_cluster(tmp, logs=("shard0",))
+        cluster = start_txlog_cluster(tmp, logs=("shard0",), extra_args=("--log-level", "INFO"))
         try:
             addresses = cluster.addresses
-            await wait_for_leader(addresses, "shard0")
+            leader = await wait_for_leader(addresses, "shard0")
             rows = []
-            for appenders in (1, 50):
-                for batch in (1, 16):
-                    rows.append(await run_row(addresses, appenders, batch, seconds))
-            print(f"txlog benchmark: 3 nodes on 127.0.0.1, LMDB with fsync, 100-byte entries, {seconds}s per row")
-            print("| appenders | batch | entries/s | p50 ms | p99 ms |")
-            print("|---:|---:|---:|---:|---:|")
-            for r in rows:
-                print(f"| {r['appenders']} | {r['batch']} | {r['entries_per_s']:,.0f} | {r['p50_ms']:.2f} | "
-                      f"{r['p99_ms']:.2f} |")
+            for shape, appenders, batch in plan:
+                profiler = None
+                if args.profile == f"{shape}:{appenders}x{batch}":
+                    py_spy = shutil.which("py-spy") or os.path.join(os.path.dirname(sys.executable), "py-spy")
+                    profiler = subprocess.Popen([py_spy, "record", "--pid", str(leader_pid(cluster, leader)),
+                                                 "--format", "raw", "--rate", "250", "--nonblocking",
+                                                 "--duration", str(int(args.seconds)), "-o", args.profile_out],
+                                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                rows.append(await run_row(addresses, shape, appenders, batch, args.seconds))
+                if profiler is not None:
+                    profiler.wait(60)
         finally:
+            for node in cluster.nodes.values():
+                node.kill(signal.SIGTERM)
             cluster.stop()
+            if args.server_logs:
+                for node in cluster.nodes.values():
+                    with open(node.log_path) as f:
+                        print(f"--- {node.node_id}:", *[line for line in f if "stopped" in line or "ERROR" in line])
+    print(f"txlog benchmark: 3 nodes on 127.0.0.1, LMDB with fsync, 100-byte entries, {args.seconds}s per row")
+    print("| shape | appenders | batch | entries/s | p50 ms | p99 ms |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for r in rows:
+        print(f"| {r['shape']} | {r['appenders']} | {r['batch']} | {r['entries_per_s']:,.0f} | {r['p50_ms']:.2f} | "
+              f"{r['p99_ms']:.2f} |")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--shape", choices=("shared", "separate", "both"), default="both")
+    parser.add_argument("--profile", default="", help="row to profile the leader in, as SHAPE:NxB")
+    parser.add_argument("--server-logs", action="store_true", help="print the servers' closing stats")
+    parser.add_argument("--profile-out", default="txlog-leader.prof.txt")
     args = parser.parse_args()
-    asyncio.run(main_async(args.seconds))
+    asyncio.run(main_async(args))
 
 
 if __name__ == "__main__":

@@ -91,7 +91,8 @@ class LogClient:
         self.append_timeout_s = append_timeout_s
         self.leader_address: str | None = None
         self._channels: dict[str, grpc.aio.Channel] = {}
-        self._queue: collections.deque[tuple[bytes, int, asyncio.Future]] = collections.deque()
+        # queued items: (item, epoch, future, deadline)
+        self._queue: collections.deque[tuple[bytes, int, asyncio.Future, float]] = collections.deque()
         self._special: collections.deque[_Batch] = collections.deque()   # claims: never merged with data
         self._inflight: collections.deque[_Batch] = collections.deque()
         self._seq = itertools.count(1)
@@ -120,7 +121,7 @@ class LogClient:
                 if not f.done():
                     f.set_exception(LogUnavailable(pb.AppendResponse(status=pb.UNAVAILABLE,
                                                                      message="client closed")))
-        for _, _, f in self._queue:
+        for _, _, f, _ in self._queue:
             if not f.done():
                 f.set_exception(LogUnavailable(pb.AppendResponse(status=pb.UNAVAILABLE, message="client closed")))
         for channel in self._channels.values():
@@ -133,9 +134,11 @@ class LogClient:
     # -- appending ---------------------------------------------------------------------------------------------
     def append(self, item: bytes, epoch: int) -> asyncio.Future:
         """Queue one item of epoch `epoch`; the future resolves with the index of the batch that holds it."""
-        future = asyncio.get_running_loop().create_future()
-        self._queue.append((item, epoch, future))
-        self._ensure_sender()
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._queue.append((item, epoch, future, loop.time() + self.append_timeout_s))
+        if self._sender is None or self._sender.done():
+            self._ensure_sender()
         self._wake.set()
         return future
 
@@ -162,15 +165,17 @@ class LogClient:
             return batch
         if not self._queue:
             return None
-        epoch = self._queue[0][1]
+        queue = self._queue
+        epoch = queue[0][1]
+        deadline = queue[0][3]
         items, futures = [], []
-        while self._queue and self._queue[0][1] == epoch and len(items) < self.max_batch_items:
-            item, _, future = self._queue.popleft()
+        while queue and queue[0][1] == epoch and len(items) < self.max_batch_items:
+            item, _, future, _ = queue.popleft()
             items.append(item)
             futures.append(future)
         request = pb.AppendRequest(log=self.log, writer_id=self.writer_id, batch_seq=next(self._seq),
                                    epoch=epoch, kind=pb.DATA, items=items)
-        return _Batch(request, futures, self._deadline())
+        return _Batch(request, futures, deadline)
 
     async def _run_sender(self) -> None:
         backoff = 0.01
@@ -178,31 +183,49 @@ class LogClient:
             address = self.leader_address or self.addresses[next(self._rotation)]
             try:
                 await self._stream(address)
+                backoff = 0.01
             except _Redirect as redirect:
                 self.leader_address = redirect.hint or None
-                if not redirect.hint:
+                if not redirect.hint or redirect.hint == address:
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 0.2)
-                continue
             except grpc.aio.AioRpcError as exc:
                 log.debug("append stream to %s failed: %s", address, exc.code())
                 self.leader_address = None
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 0.2)
-            self._expire_inflight()
+            self._expire()
             if not self._inflight and not self._queue and not self._special:
                 return   # idle: the next append starts a new sender
 
-    def _expire_inflight(self) -> None:
+    def _expire(self) -> float:
+        """Fail what waited longer than append_timeout_s (it may still commit: a retry would be deduplicated
+        only while the same batch is resent, so the caller must treat it as "unknown"); returns the next
+        deadline."""
         now = asyncio.get_running_loop().time()
+        timeout = pb.AppendResponse(status=pb.UNAVAILABLE,
+                                    message="the log did not answer in time (it may still commit)")
         while self._inflight and self._inflight[0].deadline < now:
-            batch = self._inflight.popleft()
-            self._fail(batch, pb.AppendResponse(status=pb.UNAVAILABLE,
-                                                message="the log did not answer in time (it may still commit)"))
+            self._fail(self._inflight.popleft(), timeout)
+        while self._special and self._special[0].deadline < now:
+            self._fail(self._special.popleft(), timeout)
+        queue = self._queue
+        if queue and queue[0][3] < now:
+            error = LogUnavailable(timeout)
+            while queue and queue[0][3] < now:
+                future = queue.popleft()[2]
+                if not future.done():
+                    future.set_exception(error)
+        deadlines = [b[0].deadline for b in (self._inflight, self._special) if b] + ([queue[0][3]] if queue else [])
+        return min(deadlines) if deadlines else now + self.append_timeout_s
 
     async def _stream(self, address: str) -> None:
+        loop = asyncio.get_running_loop()
         call = pb_grpc.TxLogStub(self._channel(address)).Append()
-        reader = asyncio.ensure_future(self._read_answers(call))
+        reader = loop.create_task(self._read_answers(call))
+        reader.add_done_callback(lambda _: self._wake.set())
+        wake = self._wake
+        timer = None
         try:
             for batch in list(self._inflight):      # resend what was not answered; dedup makes it safe
                 await call.write(batch.request)
@@ -217,12 +240,15 @@ class LogClient:
                     await call.done_writing()
                     await reader
                     return
-                self._wake.clear()
-                waiter = asyncio.ensure_future(self._wake.wait())
-                await asyncio.wait([reader, waiter], return_when=asyncio.FIRST_COMPLETED)
-                waiter.cancel()
+                wake.clear()
+                # wake up for an answer (the reader sets it), a new append, or the next deadline
+                timer = loop.call_at(self._expire(), wake.set)
+                await wake.wait()
+                timer.cancel()
             reader.result()   # re-raise a redirect or stream error
         finally:
+            if timer is not None:
+                timer.cancel()
             if not reader.done():
                 reader.cancel()
             call.cancel()

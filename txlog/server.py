@@ -1,21 +1,36 @@
 """txlog-server: one txlog node. A gRPC service (client API + Raft transport) around the pure Raft core.
 
-The driver loop (`TxlogNode._run`) owns every Raft core and does all I/O, in the order the core's Ready demands:
-  1. drain the inbox (peer messages, proposals, trims) and pending ticks into the cores;
-  2. collect every group's Ready and persist all of them in ONE LMDB transaction with one fsync (group commit;
-     it runs in a worker thread so the event loop keeps accepting appends meanwhile, and they form the next batch);
-  3. send messages (only now: they may promise what was just persisted);
-  4. apply committed entries: advance the fencing view, answer waiting appends, wake tailers; then advance.
+The driver loop (`TxlogNode._run`) owns every Raft core; one persister task (`TxlogNode._persister`) owns the disk.
+Each driver iteration:
+  1. drains pending ticks and the inbox into the cores: peer messages first, then every proposal of the iteration
+     as ONE `propose` call per group (so followers get one append per iteration, not one per batch), then trims;
+  2. collects every group's Ready and
+     - sends the leader's APPEND/HEARTBEAT messages at once: they promise nothing about the leader's own disk, so
+       the leader fsyncs in parallel with its followers (Raft thesis §10.2.1); the leader counts itself towards a
+       commit only once its own fsync is done (the core's `advance`);
+     - applies newly committed entries at once: committed means fsynced on a majority, so appends are answered
+       and tailers woken without waiting for this node's disk;
+     - hands the rest (entries + hard state to persist, every other message, the Ready to `advance`) to the
+       persister.
+The persister merges everything queued while its previous fsync ran into ONE LMDB transaction with one fsync
+(group commit across iterations; in a worker thread, so the loop keeps stepping meanwhile), then sends the held
+messages (votes, append acknowledgements: they promise what was just persisted), `advance`s the Readies in order,
+and wakes the driver (the leader's commit may have moved). A hard state whose only change is the commit index is
+not worth an fsync (the commit index is re-learned from the leader after a restart; etcd-raft does the same): it
+rides along with the next transaction that syncs anyway.
 gRPC handlers never touch a core: they enqueue work and await futures the loop resolves.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
+import concurrent.futures
 import dataclasses
 import logging
 import random
 import signal
+import sys
 from typing import AsyncIterator
 
 import grpc
@@ -23,10 +38,12 @@ import grpc
 from txlog.fencing import Decision, LogFencing, Verdict, decode_record
 from txlog.generated import txlog_pb2 as pb
 from txlog.generated import txlog_pb2_grpc as pb_grpc
-from txlog.raft.core import Config, Entry, Message, MessageType, NotLeader, RaftNode, Role
-from txlog.storage import GroupWrite, Storage
+from txlog.raft.core import Config, Entry, HardState, Message, MessageType, RaftNode, Ready, Role
+from txlog.storage import GroupWrite, Storage, StorageCorrupt
 
 log = logging.getLogger("txlog")
+_MESSAGE_TYPES = frozenset(int(t) for t in MessageType)
+_EARLY_TYPES = (MessageType.APPEND, MessageType.HEARTBEAT)
 
 MAX_MESSAGE_BYTES = 64 << 20
 MAX_BATCH_ITEMS = 100_000
@@ -60,6 +77,13 @@ class _Proposal:
 
 
 @dataclasses.dataclass(slots=True)
+class _Trim:
+    log: str
+    below: int
+    future: asyncio.Future
+
+
+@dataclasses.dataclass(slots=True)
 class _Waiter:
     """An append (or trim) waiting for its entry to commit."""
     index: int
@@ -72,13 +96,24 @@ class _Waiter:
 class LogGroup:
     """One Raft group (one log) on this node: its core, fencing view, waiting appends and tailers."""
 
-    def __init__(self, name: str, core: RaftNode):
+    def __init__(self, name: str, core: RaftNode, hard_state: HardState):
         self.name = name
         self.core = core
         self.fencing = LogFencing()
         self.waiters: list[_Waiter] = []      # in index order (proposals are appended in order)
         self.commit_changed = asyncio.Event()
         self.was_leader = False
+        self.applied_index = core.applied     # what the driver has applied (tailers read up to here)
+        self.durable_term = hard_state.term   # the term on disk: messages of a higher term wait for the fsync
+        self.durable_hs = hard_state          # the hard state on disk (commit may lag: see the module doc)
+        self.unsynced_hs: HardState | None = None   # a commit-only change waiting for the next fsync
+        self.submitted: tuple[int, int] = (0, 0)    # (index, term) of the last entry handed to the persister
+        self.trim_floor = 0                   # applied trims: nothing below this is served any more
+        self.trim_at = 0                      # index of an applied TRIM entry the core has yet to advance past
+
+    @property
+    def first_index(self) -> int:
+        return max(self.core.log.first_index, self.trim_floor)
 
     def notify_tailers(self) -> None:
         self.commit_changed.set()
@@ -94,51 +129,67 @@ def _to_proto(log_name: str, m: Message) -> pb.RaftMessage:
 
 def _from_proto(p: pb.RaftMessage) -> Message:
     return Message(MessageType(p.type), getattr(p, "from"), p.to, p.term, log_term=p.log_term, index=p.index,
-                   entries=tuple(Entry(e.term, e.index, e.data) for e in p.entries), commit=p.commit,
+                   entries=tuple([Entry(e.term, e.index, e.data) for e in p.entries]), commit=p.commit,
                    reject=p.reject, reject_hint=p.reject_hint)
 
 
 class Peer:
     """The outgoing Raft stream to one peer. Messages are fire-and-forget: Raft tolerates loss, so a broken
-    connection just drops what was queued and reconnects."""
+    connection just drops what was queued and reconnects (with a capped backoff while the peer is down)."""
 
     QUEUE_LIMIT = 10_000
+    MESSAGES_PER_BATCH = 1024
 
     def __init__(self, peer_id: str, address: str):
         self.peer_id = peer_id
         self.address = address
-        self.queue: asyncio.Queue[pb.RaftMessage] = asyncio.Queue(self.QUEUE_LIMIT)
+        self.queue: collections.deque[pb.RaftMessage] = collections.deque()
+        self._ready = asyncio.Event()
 
-    def send(self, msg: pb.RaftMessage) -> None:
-        try:
-            self.queue.put_nowait(msg)
-        except asyncio.QueueFull:
-            pass   # the peer is not keeping up or is down: dropping is safe, Raft retransmits
+    def send(self, msgs: list[pb.RaftMessage]) -> None:
+        if len(self.queue) + len(msgs) > self.QUEUE_LIMIT:
+            return   # the peer is not keeping up or is down: dropping is safe, Raft retransmits
+        self.queue.extend(msgs)
+        self._ready.set()
 
     async def run(self) -> None:
         backoff = 0.05
         while True:
+            sent = [0]
             async with grpc.aio.insecure_channel(self.address, options=GRPC_OPTIONS) as channel:
                 stub = pb_grpc.RaftStub(channel)
                 try:
-                    await stub.Send(self._batches())
+                    await stub.Send(self._batches(sent))
                 except grpc.aio.AioRpcError as exc:
                     log.debug("raft stream to %s broke: %s", self.peer_id, exc.code())
-            self._drain()
+            self.queue.clear()
+            if sent[0]:
+                backoff = 0.05     # it was working: reconnect promptly
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 0.5)
 
-    async def _batches(self) -> AsyncIterator[pb.RaftBatch]:
+    async def _batches(self, sent: list[int]) -> AsyncIterator[pb.RaftBatch]:
+        queue = self.queue
         while True:
-            first = await self.queue.get()
-            batch = pb.RaftBatch(messages=[first])
-            while not self.queue.empty() and len(batch.messages) < 256:
-                batch.messages.append(self.queue.get_nowait())
+            while not queue:
+                self._ready.clear()
+                await self._ready.wait()
+            if len(queue) <= self.MESSAGES_PER_BATCH:
+                batch = pb.RaftBatch(messages=queue)
+                queue.clear()
+            else:
+                batch = pb.RaftBatch(messages=[queue.popleft() for _ in range(self.MESSAGES_PER_BATCH)])
+            sent[0] += 1
             yield batch
 
-    def _drain(self) -> None:
-        while not self.queue.empty():
-            self.queue.get_nowait()
+
+@dataclasses.dataclass(slots=True)
+class _Persist:
+    """What one driver iteration hands to the persister."""
+    writes: dict[str, tuple[list[Entry], HardState | None]]
+    messages: list[tuple[str, Message]]
+    readies: list[tuple[LogGroup, Ready]]
+    compactions: list[tuple[str, int, int]] = dataclasses.field(default_factory=list)  # (log, below, prev_term)
 
 
 class TxlogNode:
@@ -152,25 +203,67 @@ class TxlogNode:
             hard_state, raft_log = self.storage.load(name)
             core = RaftNode(config.node_id, list(config.peers), random.Random(rng.random()), raft_config,
                             hard_state=hard_state, log=raft_log, applied=raft_log.first_index - 1)
-            self.groups[name] = LogGroup(name, core)
+            self.groups[name] = LogGroup(name, core, hard_state)
         self.peers = {pid: Peer(pid, addr) for pid, addr in config.peers.items() if pid != config.node_id}
         self._inbox: list = []
         self._wake = asyncio.Event()
         self._pending_ticks = 0
         self._stopping = False
+        self._stopped = asyncio.Event()
+        self._persist_queue: list[_Persist] = []
+        self._persist_wake = asyncio.Event()
+        self._saving = False
+        self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="txlog-fsync")
+        self.stats = collections.Counter()
 
     # -- the driver loop ---------------------------------------------------------------------------------------
     async def run(self) -> None:
-        async with asyncio.TaskGroup() as tasks:
-            helpers = [tasks.create_task(peer.run()) for peer in self.peers.values()]
-            helpers.append(tasks.create_task(self._ticker()))
-            await self._run()
-            for task in helpers:
-                task.cancel()
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                helpers = [tasks.create_task(peer.run()) for peer in self.peers.values()]
+                helpers.append(tasks.create_task(self._ticker()))
+                persister = tasks.create_task(self._persister())
+                await self._run()
+                for task in helpers:
+                    task.cancel()
+                while self._saving or self._persist_queue:     # let an fsync in flight finish
+                    self._persist_wake.set()
+                    await asyncio.sleep(0.001)
+                persister.cancel()
+        finally:
+            self._shut_down()
 
     def stop(self) -> None:
         self._stopping = True
         self._wake.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
+    def _shut_down(self) -> None:
+        """Answer everything still waiting and end the tails; the gRPC server then stops fast."""
+        for group in self.groups.values():
+            for w in group.waiters:
+                _resolve(w.future, pb.TrimResponse(status=pb.UNAVAILABLE, message="the node is shutting down")
+                         if w.is_trim else
+                         pb.AppendResponse(status=pb.UNAVAILABLE, message="the node is shutting down"))
+            group.waiters.clear()
+            group.notify_tailers()
+        for item in self._inbox:
+            if isinstance(item, _Proposal):
+                _resolve(item.future, pb.AppendResponse(status=pb.UNAVAILABLE, message="the node is shutting down"))
+            elif isinstance(item, _Trim):
+                _resolve(item.future, pb.TrimResponse(status=pb.UNAVAILABLE, message="the node is shutting down"))
+        self._inbox.clear()
+        self._stopped.set()
+        unsynced = [GroupWrite(g.name, g.unsynced_hs, []) for g in self.groups.values() if g.unsynced_hs]
+        if unsynced and not self._saving:
+            try:
+                self.storage.save(unsynced)
+            except Exception:   # noqa: BLE001 - best effort: the commit index is re-learned anyway
+                log.exception("saving the commit index at shutdown failed")
+        self._executor.shutdown(wait=True)
 
     async def _ticker(self) -> None:
         while True:
@@ -183,6 +276,7 @@ class TxlogNode:
         while not self._stopping:
             await self._wake.wait()
             self._wake.clear()
+            self.stats["iterations"] += 1
             ticks, self._pending_ticks = self._pending_ticks, 0
             inbox, self._inbox = self._inbox, []
             for group in self.groups.values():
@@ -190,72 +284,199 @@ class TxlogNode:
                     group.core.tick()
             if ticks:
                 self._expire_waiters(loop.time())
-            for item in inbox:
-                self._handle(item)
-            readies = {name: g.core.ready() for name, g in self.groups.items()}
-            writes = [GroupWrite(name, r.hard_state, r.entries) for name, r in readies.items()
-                      if r.hard_state is not None or r.entries]
-            if writes:
-                await loop.run_in_executor(None, self.storage.save, writes)
-            for name, ready in readies.items():
-                group = self.groups[name]
-                for m in ready.messages:
-                    self.peers[m.to].send(_to_proto(name, m))
-                if ready.committed:
-                    self._apply(group, ready.committed)
-                group.core.advance(ready)
-                self._track_role(group)
-            if any(g.core.has_ready() for g in self.groups.values()):
-                self._wake.set()
+            self._handle_inbox(inbox)
+            self._collect()
 
-    def _handle(self, item) -> None:
-        if isinstance(item, pb.RaftMessage):
-            group = self.groups.get(item.log)
-            if group is not None and item.to == self.config.node_id:
-                group.core.step(_from_proto(item))
-        elif isinstance(item, _Proposal):
-            self._propose(item)
-        else:
-            trim_log, below, future = item
-            self._propose_trim(self.groups[trim_log], below, future)
-
-    def _propose(self, p: _Proposal) -> None:
-        req = p.request
-        group = self.groups[req.log]
-        core = group.core
-        self._track_role(group)
-        if core.role is not Role.LEADER:
-            _resolve(p.future, self._not_leader(req.batch_seq, core.leader_id))
-            return
-        condition = req.expected_last_index if req.HasField("expected_last_index") else None
-        decision: Decision = group.fencing.decide(req.kind, req.epoch, req.writer_id, req.batch_seq, condition,
-                                                  core.log.last_index)
-        if decision.verdict is Verdict.STALE_EPOCH:
-            _resolve(p.future, pb.AppendResponse(batch_seq=req.batch_seq, status=pb.STALE_EPOCH,
-                                                 current_epoch=decision.epoch, last_index=core.log.last_index,
-                                                 message=f"epoch {req.epoch} is stale: the log is in epoch "
-                                                         f"{decision.epoch}"))
-            return
-        if decision.verdict is Verdict.CONDITION_FAILED:
-            _resolve(p.future, pb.AppendResponse(batch_seq=req.batch_seq, status=pb.CONDITION_FAILED,
-                                                 current_epoch=decision.epoch, last_index=core.log.last_index,
-                                                 message=f"expected last index {req.expected_last_index}, "
-                                                         f"the log ends at {core.log.last_index}"))
-            return
-        if decision.verdict is Verdict.DUPLICATE:
-            if decision.index == 0 or decision.index <= core.commit:
-                _resolve(p.future, pb.AppendResponse(batch_seq=req.batch_seq, status=pb.OK, index=decision.index,
-                                                     current_epoch=decision.epoch))
+    def _handle_inbox(self, inbox: list) -> None:
+        proposals: list[_Proposal] = []
+        trims: list[_Trim] = []
+        for item in inbox:
+            if isinstance(item, pb.RaftMessage):
+                group = self.groups[item.log]
+                try:
+                    group.core.step(_from_proto(item))
+                except Exception:   # noqa: BLE001 - one bad message must not stop the node
+                    log.exception("stepping a raft message from %s failed", getattr(item, "from"))
+            elif isinstance(item, _Proposal):
+                proposals.append(item)
             else:
-                group.waiters.append(_Waiter(decision.index, core.log.term(decision.index) or 0, p.future,
-                                             self._deadline()))
-                group.waiters.sort(key=lambda w: w.index)
+                trims.append(item)
+        for group in self.groups.values():
+            self._track_role(group)
+        if proposals:
+            self._propose(proposals)
+        for trim in trims:
+            self._propose_trim(self.groups[trim.log], trim.below, trim.future)
+
+    def _collect(self) -> None:
+        """Take every group's Ready: send what may go now, apply what is committed, persist the rest."""
+        writes: dict[str, tuple[list[Entry], HardState | None]] = {}
+        held: list[tuple[str, Message]] = []
+        readies: list[tuple[LogGroup, Ready]] = []
+        early: dict[str, list[pb.RaftMessage]] = {}
+        for name, group in self.groups.items():
+            core = group.core
+            ready = core.ready()
+            entries = ready.entries
+            if entries:
+                # Entries already handed to the persister (the previous Ready is not advanced yet) come again;
+                # skip them unless the log was rewritten since (then the same index has another term).
+                last_index, last_term = group.submitted
+                if entries[0].index <= last_index <= entries[-1].index \
+                        and entries[last_index - entries[0].index].term == last_term:
+                    entries = entries[last_index - entries[0].index + 1:]
+                if entries:
+                    group.submitted = (entries[-1].index, entries[-1].term)
+            hs = ready.hard_state
+            if hs is not None and hs == group.durable_hs:
+                hs = None
+            if entries or hs is not None:
+                writes[name] = (entries, hs)
+            for m in ready.messages:
+                if m.type in _EARLY_TYPES and m.term <= group.durable_term:
+                    early.setdefault(m.to, []).append(_to_proto(name, m))
+                else:
+                    held.append((name, m))
+            if ready.committed:
+                fresh = [e for e in ready.committed if e.index > group.applied_index] \
+                    if ready.committed[0].index <= group.applied_index else ready.committed
+                if fresh:
+                    self._apply(group, fresh)
+            readies.append((group, ready))
+        for peer_id, msgs in early.items():
+            self.peers[peer_id].send(msgs)
+        needs_sync = any(entries or (hs is not None and (hs.term, hs.vote) != (self.groups[n].durable_hs.term,
+                                                                             self.groups[n].durable_hs.vote))
+                         for n, (entries, hs) in writes.items())
+        if not needs_sync and not self._saving and not self._persist_queue:
+            # Nothing to fsync and nothing in flight: a commit-only hard state waits for the next sync.
+            for name, (_, hs) in writes.items():
+                self.groups[name].unsynced_hs = hs
+            self._send(held)
+            for group, ready in readies:
+                self._advance(group, ready)
             return
-        record = pb.LogRecord(kind=req.kind, epoch=req.epoch, writer_id=req.writer_id, batch_seq=req.batch_seq,
-                              items=req.items)
-        index, _ = core.propose([record.SerializeToString()])
-        group.fencing.note_proposed(index, record)
-        group.waiters.append(_Waiter(index, core.term, p.future, self._deadline()))
+        self._persist_queue.append(_Persist(writes, held, readies))
+        self._persist_wake.set()
+
+    def _send(self, messages: list[tuple[str, Message]]) -> None:
+        if not messages:
+            return
+        by_peer: dict[str, list[pb.RaftMessage]] = {}
+        for name, m in messages:
+            by_peer.setdefault(m.to, []).append(_to_proto(name, m))
+        for peer_id, msgs in by_peer.items():
+            self.peers[peer_id].send(msgs)
+
+    def _advance(self, group: LogGroup, ready: Ready) -> None:
+        core = group.core
+        was_commit = core.commit
+        core.advance(ready)
+        if core.commit != was_commit:
+            self._wake.set()    # the leader's own fsync completed a majority: apply in the next iteration
+        if group.trim_at and core.applied >= group.trim_at:
+            group.trim_at = 0
+            self._trim(group, group.trim_floor)
+
+    async def _persister(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._persist_wake.wait()
+            self._persist_wake.clear()
+            if not self._persist_queue:
+                continue
+            batch, self._persist_queue = self._persist_queue, []
+            merged: dict[str, tuple[list[Entry], HardState | None]] = {}
+            compactions = {name: (below, prev_term) for item in batch for name, below, prev_term in item.compactions}
+            for item in batch:
+                for name, (entries, hs) in item.writes.items():
+                    old_entries, old_hs = merged.get(name, ([], None))
+                    if entries and old_entries:
+                        # contiguous normally; after a rewrite the later entries replace the earlier suffix
+                        cut = entries[0].index - old_entries[0].index
+                        old_entries = old_entries[:max(cut, 0)]
+                    merged[name] = (old_entries + entries if entries else old_entries,
+                                    hs if hs is not None else old_hs)
+            needs_sync = bool(compactions) or any(
+                entries or (hs is not None and (hs.term, hs.vote) != (self.groups[name].durable_hs.term,
+                                                                      self.groups[name].durable_hs.vote))
+                for name, (entries, hs) in merged.items())
+            writes = []
+            for name, group in self.groups.items():
+                entries, hs = merged.get(name, ([], None))
+                if not needs_sync:
+                    group.unsynced_hs = hs or group.unsynced_hs     # commit-only: rides with the next sync
+                    continue
+                hs = hs or group.unsynced_hs
+                group.unsynced_hs = None
+                if entries or hs is not None or name in compactions:
+                    writes.append(GroupWrite(name, hs, entries, compactions.get(name)))
+            if writes:
+                self._saving = True
+                try:
+                    await loop.run_in_executor(self._executor, self.storage.save, writes)
+                finally:
+                    self._saving = False
+                self.stats["fsyncs"] += 1
+                self.stats["fsync_entries"] += sum(len(w.entries) for w in writes)
+                for w in writes:
+                    group = self.groups[w.log]
+                    if w.hard_state is not None:
+                        group.durable_hs = w.hard_state
+                        group.durable_term = w.hard_state.term
+            for item in batch:
+                self._send(item.messages)
+                for group, ready in item.readies:
+                    self._advance(group, ready)
+            self._wake.set()
+
+    # -- proposals ---------------------------------------------------------------------------------------------
+    def _propose(self, proposals: list[_Proposal]) -> None:
+        """Decide every proposal against the log's tail (fencing, conditions, dedup), then propose all accepted
+        ones of a group with one `propose` call."""
+        pending: dict[str, list[bytes]] = {}
+        for p in proposals:
+            req = p.request
+            group = self.groups[req.log]
+            core = group.core
+            if core.role is not Role.LEADER:
+                _resolve(p.future, self._not_leader(req.batch_seq, core.leader_id))
+                continue
+            datas = pending.setdefault(req.log, [])
+            last_index = core.log.last_index + len(datas)
+            condition = req.expected_last_index if req.HasField("expected_last_index") else None
+            decision: Decision = group.fencing.decide(req.kind, req.epoch, req.writer_id, req.batch_seq, condition,
+                                                      last_index)
+            if decision.verdict is Verdict.STALE_EPOCH:
+                _resolve(p.future, pb.AppendResponse(batch_seq=req.batch_seq, status=pb.STALE_EPOCH,
+                                                     current_epoch=decision.epoch, last_index=last_index,
+                                                     message=f"epoch {req.epoch} is stale: the log is in epoch "
+                                                             f"{decision.epoch}"))
+            elif decision.verdict is Verdict.CONDITION_FAILED:
+                _resolve(p.future, pb.AppendResponse(batch_seq=req.batch_seq, status=pb.CONDITION_FAILED,
+                                                     current_epoch=decision.epoch, last_index=last_index,
+                                                     message=f"expected last index {req.expected_last_index}, "
+                                                             f"the log ends at {last_index}"))
+            elif decision.verdict is Verdict.DUPLICATE:
+                if decision.index == 0 or decision.index <= core.commit:
+                    _resolve(p.future, pb.AppendResponse(batch_seq=req.batch_seq, status=pb.OK,
+                                                         index=decision.index, current_epoch=decision.epoch))
+                else:
+                    term = core.log.term(decision.index) if decision.index <= core.log.last_index else core.term
+                    group.waiters.append(_Waiter(decision.index, term or 0, p.future, self._deadline()))
+                    group.waiters.sort(key=lambda w: w.index)
+            else:
+                record = pb.LogRecord(kind=req.kind, epoch=req.epoch, writer_id=req.writer_id,
+                                      batch_seq=req.batch_seq, items=req.items)
+                index = last_index + 1
+                datas.append(record.SerializeToString())
+                group.fencing.note_proposed(index, record)
+                group.waiters.append(_Waiter(index, core.term, p.future, self._deadline()))
+        for name, datas in pending.items():
+            if datas:
+                first, _ = self.groups[name].core.propose(datas)
+                self.stats["proposals"] += len(datas)
+                assert first + len(datas) - 1 == self.groups[name].core.log.last_index
 
     def _propose_trim(self, group: LogGroup, below: int, future: asyncio.Future) -> None:
         core = group.core
@@ -272,14 +493,16 @@ class TxlogNode:
     def _deadline(self) -> float:
         return asyncio.get_running_loop().time() + self.config.append_timeout_ms / 1000
 
+    # -- applying ----------------------------------------------------------------------------------------------
     def _apply(self, group: LogGroup, committed: list[Entry]) -> None:
-        trim_below = 0
         for entry in committed:
             record = decode_record(entry.data)
             group.fencing.apply(entry.index, record)
-            if record.kind == pb.TRIM:
-                trim_below = max(trim_below, record.trim_below)
+            if record.kind == pb.TRIM and record.trim_below > group.trim_floor:
+                group.trim_floor = record.trim_below
+                group.trim_at = entry.index    # compacted once the core has applied it too (see _advance)
         last = committed[-1].index
+        group.applied_index = last
         waiters = group.waiters
         done = 0
         for w in waiters:
@@ -290,13 +513,11 @@ class TxlogNode:
             if entry_term is not None and entry_term != w.term:
                 _resolve(w.future, self._not_leader(0, group.core.leader_id))   # overwritten: retry elsewhere
             elif w.is_trim:
-                _resolve(w.future, pb.TrimResponse(status=pb.OK, first_index=group.core.log.first_index))
+                _resolve(w.future, pb.TrimResponse(status=pb.OK, first_index=group.first_index))
             else:
                 _resolve(w.future, pb.AppendResponse(status=pb.OK, index=w.index,
                                                      current_epoch=group.fencing.applied_epoch))
         del waiters[:done]
-        if trim_below:
-            self._trim(group, trim_below)
         group.notify_tailers()
 
     def _trim(self, group: LogGroup, below: int) -> None:
@@ -306,14 +527,16 @@ class TxlogNode:
             return
         prev_term = core.log.term(below - 1) or 0
         core.compact(below)
-        self.storage.compact(group.name, below, prev_term)
+        # In the persister's order: after every save queued before it.
+        self._persist_queue.append(_Persist({}, [], [], [(group.name, below, prev_term)]))
+        self._persist_wake.set()
 
     def _track_role(self, group: LogGroup) -> None:
         core = group.core
         is_leader = core.role is Role.LEADER
         if is_leader and not group.was_leader:
             uncommitted = [(e.index, decode_record(e.data))
-                           for e in core.log.slice(core.applied + 1, core.log.last_index)]
+                           for e in core.log.slice(group.applied_index + 1, core.log.last_index)]
             group.fencing.become_leader(uncommitted)
         elif group.was_leader and not is_leader:
             # Deposed: whatever we proposed may or may not commit under the next leader; the writers retry
@@ -331,9 +554,9 @@ class TxlogNode:
             if not expired:
                 continue
             for w in expired:
-                _resolve(w.future, pb.AppendResponse(status=pb.UNAVAILABLE,
-                                                     message="no quorum: not committed in time "
-                                                             "(it may still commit later)"))
+                message = "no quorum: not committed in time (it may still commit later)"
+                _resolve(w.future, pb.TrimResponse(status=pb.UNAVAILABLE, message=message) if w.is_trim else
+                         pb.AppendResponse(status=pb.UNAVAILABLE, message=message))
             group.waiters = [w for w in group.waiters if now <= w.deadline]
 
     # -- helpers for handlers ----------------------------------------------------------------------------------
@@ -344,8 +567,21 @@ class TxlogNode:
         return pb.AppendResponse(batch_seq=batch_seq, status=pb.NOT_LEADER, leader_hint=self._address(leader_id),
                                  message=f"not the leader; leader is {leader_id or 'unknown'}")
 
+    def check_peer_message(self, m: pb.RaftMessage) -> str | None:
+        """Why a Raft message from the wire must not reach a core, or None."""
+        if m.log not in self.groups:
+            return f"unknown log {m.log!r}"
+        if m.to != self.config.node_id:
+            return f"addressed to {m.to!r}, this is {self.config.node_id!r}"
+        sender = getattr(m, "from")
+        if sender not in self.config.peers or sender == self.config.node_id:
+            return f"from {sender!r}, not a peer"
+        if m.type not in _MESSAGE_TYPES:
+            return f"unknown message type {m.type}"
+        return None
+
     def enqueue(self, item) -> bool:
-        if len(self._inbox) >= MAX_INBOX:
+        if self._stopping or len(self._inbox) >= MAX_INBOX:
             return False
         self._inbox.append(item)
         self._wake.set()
@@ -355,22 +591,21 @@ class TxlogNode:
         """Queue an append for the driver loop; the future resolves with its AppendResponse."""
         future = asyncio.get_running_loop().create_future()
         if not self.enqueue(_Proposal(request, future)):
-            future.set_result(pb.AppendResponse(status=pb.UNAVAILABLE, message="inbox full"))
+            future.set_result(pb.AppendResponse(status=pb.UNAVAILABLE,
+                                                message="shutting down" if self._stopping else "inbox full"))
         return future
 
 
 def _resolve(future: asyncio.Future, value) -> None:
     if not future.done():
         future.set_result(value)
-
-
 def validate_append(request: pb.AppendRequest, logs) -> str | None:
     """Why the request is malformed, or None."""
     if request.log not in logs:
         return f"unknown log {request.log!r}"
     if request.kind not in (pb.DATA, pb.LEADERSHIP):
-        return f"entry kind {pb.EntryKind.Name(request.kind) if request.kind in (2, 3) else request.kind} " \
-               f"cannot be appended by a client"
+        name = pb.EntryKind.Name(request.kind) if request.kind in (pb.NOOP, pb.TRIM) else str(request.kind)
+        return f"entry kind {name} cannot be appended by a client"
     if len(request.items) > MAX_BATCH_ITEMS:
         return f"batch has {len(request.items)} items (limit {MAX_BATCH_ITEMS})"
     if request.ByteSize() > MAX_BATCH_BYTES:
@@ -413,27 +648,33 @@ class TxLogService(pb_grpc.TxLogServicer):
             reader.cancel()
 
     async def Tail(self, request: pb.TailRequest, context):
-        group = self.node.groups.get(request.log)
+        node = self.node
+        group = node.groups.get(request.log)
         if group is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"unknown log {request.log!r}")
         next_index = max(request.from_index, 1)
         per_message = min(request.max_batch or TAIL_ENTRIES_PER_MESSAGE, 4 * TAIL_ENTRIES_PER_MESSAGE)
         while True:
+            if node.stopping:
+                await context.abort(grpc.StatusCode.UNAVAILABLE, "the node is shutting down")
             core = group.core
-            if next_index < core.log.first_index:
+            if next_index < group.first_index:
                 await context.abort(grpc.StatusCode.OUT_OF_RANGE,
-                                    f"index {next_index} was trimmed; the log starts at {core.log.first_index}")
+                                    f"index {next_index} was trimmed; the log starts at {group.first_index}")
             changed = group.commit_changed
-            hi = core.applied   # applied entries are committed and persisted here
+            hi = group.applied_index   # applied entries are committed (fsynced on a majority)
             while next_index <= hi:
                 upto = min(hi, next_index + per_message - 1)
                 entries = [pb.TailEntry(index=e.index, term=e.term, record=decode_record(e.data))
                            for e in core.log.slice(next_index, upto)]
+                if not entries or entries[0].index != next_index:
+                    break   # compacted meanwhile: the check above reports it
                 await context.write(pb.TailResponse(entries=entries, commit_index=core.commit,
-                                                    first_index=core.log.first_index))
+                                                    first_index=group.first_index))
                 next_index = upto + 1
-                hi = core.applied
-            await changed.wait()
+                hi = group.applied_index
+            else:
+                await changed.wait()
 
     async def Status(self, request, context):
         node = self.node
@@ -441,8 +682,8 @@ class TxLogService(pb_grpc.TxLogServicer):
         for name, g in node.groups.items():
             c = g.core
             logs.append(pb.LogStatus(log=name, role=c.role.value, term=c.term, commit_index=c.commit,
-                                     applied_index=c.applied, last_index=c.log.last_index,
-                                     first_index=c.log.first_index, epoch=g.fencing.applied_epoch,
+                                     applied_index=g.applied_index, last_index=c.log.last_index,
+                                     first_index=g.first_index, epoch=g.fencing.applied_epoch,
                                      leader_id=c.leader_id, leader_hint=node._address(c.leader_id)))
         return pb.StatusResponse(node_id=node.config.node_id, logs=logs, peers=list(node.config.peers))
 
@@ -450,7 +691,8 @@ class TxLogService(pb_grpc.TxLogServicer):
         if request.log not in self.node.groups:
             return pb.TrimResponse(status=pb.INVALID, message=f"unknown log {request.log!r}")
         future = asyncio.get_running_loop().create_future()
-        self.node.enqueue((request.log, request.below_index, future))
+        if not self.node.enqueue(_Trim(request.log, request.below_index, future)):
+            return pb.TrimResponse(status=pb.UNAVAILABLE, message="the node is shutting down or overloaded")
         return await future
 
 
@@ -459,9 +701,14 @@ class RaftService(pb_grpc.RaftServicer):
         self.node = node
 
     async def Send(self, request_iterator, context):
+        node = self.node
         async for batch in request_iterator:
             for m in batch.messages:
-                self.node.enqueue(m)
+                problem = node.check_peer_message(m)
+                if problem is None:
+                    node.enqueue(m)
+                else:
+                    log.warning("dropping a bad raft message: %s", problem)
         return pb.RaftAck()
 
 
@@ -479,8 +726,12 @@ async def serve(config: NodeConfig, listen: str) -> None:
     try:
         await node.run()
     finally:
-        await server.stop(grace=0.5)
+        # Everything acknowledged is already fsynced on a majority: nothing to flush, so stop fast. Waiting
+        # appends were answered UNAVAILABLE and tails ended by node.run(); peers' streams are just cut.
+        await server.stop(grace=0.1)
         node.storage.close()
+        log.info("txlog node %s stopped (%s)", config.node_id,
+                 ", ".join(f"{k}={v}" for k, v in sorted(node.stats.items())))
 
 
 def parse_peers(values: list[str]) -> dict[str, str]:
@@ -503,6 +754,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--logs", default="cluster,shard0", help="comma-separated log names")
     parser.add_argument("--tick-ms", type=int, default=25)
     parser.add_argument("--election-ticks", type=int, default=10)
+    parser.add_argument("--append-timeout-ms", type=int, default=5000)
     parser.add_argument("--log-level", default="WARNING")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s txlog-%(name)s %(message)s")
@@ -511,13 +763,17 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"--peer must list this node ({args.id}) too")
     config = NodeConfig(node_id=args.id, peers=peers, data_dir=args.data,
                         logs=tuple(x for x in args.logs.split(",") if x), tick_ms=args.tick_ms,
-                        election_ticks=args.election_ticks)
+                        election_ticks=args.election_ticks, append_timeout_ms=args.append_timeout_ms)
     try:
         import uvloop
         uvloop.install()
     except ImportError:
         pass
-    asyncio.run(serve(config, args.listen))
+    try:
+        asyncio.run(serve(config, args.listen))
+    except StorageCorrupt as exc:
+        log.critical("txlog node %s refuses to start: its storage is corrupt: %s", args.id, exc)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

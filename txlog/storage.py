@@ -28,6 +28,7 @@ from txlog.raft.core import Entry, HardState, RaftLog
 FORMAT = b"txlog-1"
 MAP_SIZE_BYTES = 16 << 30          # address space only; the file grows as needed
 MAX_LOGS = 1000
+MIN_PAGE_BYTES = 4096              # LMDB writes two meta pages when it creates a file
 
 _ENTRY_HEADER = struct.Struct(">IQ")        # crc32, term
 _HARD_STATE = struct.Struct(">IQQ")         # crc32, term, commit
@@ -45,6 +46,7 @@ class GroupWrite:
     log: str
     hard_state: HardState | None
     entries: list[Entry]
+    compact: tuple[int, int] | None = None   # (below, prev_term): drop entries below `below` (after a trim)
 
 
 def _encode_entry(entry: Entry) -> bytes:
@@ -56,21 +58,45 @@ class Storage:
     def __init__(self, path: str, logs: list[str]):
         os.makedirs(path, exist_ok=True)
         self.path = path
+        data_file = os.path.join(path, "data.mdb")
+        existed = os.path.exists(data_file)
+        size = os.path.getsize(data_file) if existed else 0
+        if existed and size < 2 * MIN_PAGE_BYTES:
+            # LMDB would silently start a fresh, empty environment in an empty file: a node that forgot its log
+            # and its votes must not rejoin the group as if it were new.
+            raise StorageCorrupt(f"{data_file}: the file is truncated ({size} bytes); refusing to start with an "
+                                 f"empty log (delete the directory only if this node's data is really gone)")
         try:
             self.env = lmdb.open(path, map_size=MAP_SIZE_BYTES, max_dbs=2 * MAX_LOGS + 4, subdir=True,
                                  sync=True, metasync=True, lock=True)
         except lmdb.Error as exc:
             raise StorageCorrupt(f"{path}: cannot open the LMDB environment: {exc}") from exc
-        self._meta = self.env.open_db(b"meta")
-        self._hard = self.env.open_db(b"hardstate")
-        self._trim = self.env.open_db(b"trim")
-        self._entries = {log: self.env.open_db(b"entries:" + log.encode()) for log in logs}
-        with self.env.begin(write=True) as txn:
-            fmt = txn.get(b"format", db=self._meta)
-            if fmt is None:
-                txn.put(b"format", FORMAT, db=self._meta)
-            elif fmt != FORMAT:
-                raise StorageCorrupt(f"{path}: unknown storage format {fmt!r} (expected {FORMAT!r})")
+        try:
+            if existed:
+                # Pages past the end of the file would fault (SIGBUS) when read through the map: check first.
+                needed = (self.env.info()["last_pgno"] + 1) * self.env.stat()["psize"]
+                if size < needed:
+                    raise StorageCorrupt(f"{data_file}: the file is truncated: {size} bytes, but the database "
+                                         f"uses {needed}")
+            self._meta = self.env.open_db(b"meta")
+            self._hard = self.env.open_db(b"hardstate")
+            self._trim = self.env.open_db(b"trim")
+            self._entries = {log: self.env.open_db(b"entries:" + log.encode()) for log in logs}
+            with self.env.begin(write=True) as txn:
+                fmt = txn.get(b"format", db=self._meta)
+                if fmt is None and existed:
+                    raise StorageCorrupt(f"{path}: the LMDB environment has no txlog format marker (damaged, "
+                                         f"or not a txlog store)")
+                if fmt is None:
+                    txn.put(b"format", FORMAT, db=self._meta)
+                elif fmt != FORMAT:
+                    raise StorageCorrupt(f"{path}: unknown storage format {fmt!r} (expected {FORMAT!r})")
+        except lmdb.Error as exc:
+            self.env.close()
+            raise StorageCorrupt(f"{path}: the LMDB environment is damaged: {exc}") from exc
+        except StorageCorrupt:
+            self.env.close()
+            raise
 
     def close(self) -> None:
         self.env.close()
@@ -78,6 +104,12 @@ class Storage:
     # -- loading at start --------------------------------------------------------------------------------------
     def load(self, log: str) -> tuple[HardState, RaftLog]:
         """The persisted hard state and log of one group, fully checked."""
+        try:
+            return self._load(log)
+        except lmdb.Error as exc:
+            raise StorageCorrupt(f"{self.path}: log {log!r} cannot be read: {exc}") from exc
+
+    def _load(self, log: str) -> tuple[HardState, RaftLog]:
         with self.env.begin() as txn:
             first_index, prev_term = 1, 0
             raw = txn.get(log.encode(), db=self._trim)
@@ -141,6 +173,8 @@ class Storage:
                     hs = w.hard_state
                     body = _HARD_STATE.pack(0, hs.term, hs.commit)[4:] + hs.vote.encode()
                     txn.put(w.log.encode(), struct.pack(">I", zlib.crc32(body)) + body, db=self._hard)
+                if w.compact is not None:
+                    self._compact(txn, w.log, *w.compact)
 
     @staticmethod
     def _truncate_from(txn, db, index: int) -> None:
@@ -154,11 +188,13 @@ class Storage:
 
     def compact(self, log: str, below: int, prev_term: int) -> None:
         """Drop entries below `below`; remembers the trim point so a restart knows where the log starts."""
-        db = self._entries[log]
         with self.env.begin(write=True) as txn:
-            txn.put(log.encode(), _TRIM.pack(below, prev_term), db=self._trim)
-            cursor = txn.cursor(db=db)
-            if cursor.first():
-                while cursor.key() and _INDEX.unpack(cursor.key())[0] < below:
-                    if not cursor.delete():
-                        break
+            self._compact(txn, log, below, prev_term)
+
+    def _compact(self, txn, log: str, below: int, prev_term: int) -> None:
+        txn.put(log.encode(), _TRIM.pack(below, prev_term), db=self._trim)
+        cursor = txn.cursor(db=self._entries[log])
+        if cursor.first():
+            while cursor.key() and _INDEX.unpack(cursor.key())[0] < below:
+                if not cursor.delete():
+                    break

@@ -451,9 +451,13 @@ class RaftNode:
                     pr.next = max(pr.next, m.index + 1)
                     pr.probing = False
                     self._maybe_commit()
-                elif pr.probing:
+                elif pr.probing and m.index >= pr.next - 1:
                     pr.next = max(pr.next, m.index + 1)
                     pr.probing = False
+                else:
+                    # A stale or duplicated ack: no news, and the outstanding probe is still unanswered. Sending
+                    # on it would let every stale ack spawn another append, which spawns another stale ack...
+                    return
                 pr.probe_sent = False
                 if pr.next <= self.log.last_index:
                     self._send_append(m.frm)
@@ -495,8 +499,9 @@ class RaftNode:
         pr = self.progress[peer]
         if pr.probing and pr.probe_sent:
             return
-        if pr.next - pr.match - 1 >= self.config.max_inflight_entries:
-            return   # flow control: wait for acknowledgements
+        if not pr.probing and pr.next - pr.match - 1 >= self.config.max_inflight_entries:
+            return   # flow control: wait for acknowledgements (a probe is a single append: never held back, since
+                     # `match` is only a lower bound then and next - match can exceed the limit forever)
         prev = pr.next - 1
         prev_term = self.log.term(prev)
         if prev_term is None:

@@ -1,0 +1,131 @@
+"""Every error reply text, copied exactly from Redis 7.0 (server.c shared objects, object.c, t_*.c, db.c...).
+
+A flat module: constants for fixed texts, small functions for formatted ones. Raise them as
+`CommandError(messages.X)`; the protocol edge adds the leading '-'. Texts are the full message including the
+error code prefix (ERR, WRONGTYPE, BUSYKEY ...). Append new ones at the end of the matching section.
+"""
+from __future__ import annotations
+
+# -- shared objects (server.c createSharedObjects) ---------------------------------------------------------------
+WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
+SYNTAX = "ERR syntax error"
+NO_SUCH_KEY = "ERR no such key"
+SAME_OBJECT = "ERR source and destination objects are the same"
+INDEX_OUT_OF_RANGE = "ERR index out of range"
+BUSYKEY = "BUSYKEY Target key name already exists."
+EXECABORT = "EXECABORT Transaction discarded because of previous errors."
+NOSCRIPT = "NOSCRIPT No matching script. Please use EVAL."
+READONLY_REPLICA = "READONLY You can't write against a read only replica."
+OOM = "OOM command not allowed when used memory > 'maxmemory'."
+NOAUTH = "NOAUTH Authentication required."
+
+# -- number parsing (object.c, util.c) ---------------------------------------------------------------------------
+NOT_INTEGER = "ERR value is not an integer or out of range"
+NOT_FLOAT = "ERR value is not a valid float"
+OUT_OF_RANGE = "ERR value is out of range"
+OUT_OF_RANGE_POSITIVE = "ERR value is out of range, must be positive"
+OVERFLOW = "ERR increment or decrement would overflow"
+NAN_OR_INFINITY = "ERR increment would produce NaN or Infinity"
+HASH_NOT_INTEGER = "ERR hash value is not an integer"
+HASH_NOT_FLOAT = "ERR hash value is not a float"
+TIMEOUT_NOT_FLOAT = "ERR timeout is not a float or out of range"
+TIMEOUT_NOT_INTEGER = "ERR timeout is not an integer or out of range"
+TIMEOUT_NEGATIVE = "ERR timeout is negative"
+TIMEOUT_OUT_OF_RANGE = "ERR timeout is out of range"
+
+
+def out_of_range_between(low: int, high: int) -> str:
+    """getRangeLongFromObjectOrReply with no custom message (HRANDFIELD/SRANDMEMBER/ZRANDMEMBER count)."""
+    return f"ERR value is out of range, value must between {low} and {high}"
+
+
+def out_of_range_must_be_between(low: int, high: int) -> str:
+    """The other variant used by a few commands (e.g. LPOS RANK/COUNT, BITFIELD...)."""
+    return f"ERR value is out of range, must be between {low} and {high}"
+
+
+# -- command dispatch (server.c processCommand) ------------------------------------------------------------------
+def _sanitize(text: str) -> str:
+    # addReplyErrorFormat replaces newlines so that the error stays one protocol line.
+    return text.replace("\r", " ").replace("\n", " ")
+
+
+def _arg_text(arg: bytes | str) -> str:
+    return arg.decode("utf-8", "surrogateescape") if isinstance(arg, bytes) else arg
+
+
+def unknown_command(name: bytes | str, args: list[bytes] | tuple[bytes, ...]) -> str:
+    """ERR unknown command 'foo', with args beginning with: 'a' 'b' (each arg quoted, followed by a space).
+    Redis appends args while the collected text is < 128 bytes, each truncated to what is left of 128."""
+    collected = ""
+    for arg in args:
+        if len(collected) >= 128:
+            break
+        collected += "'" + _arg_text(arg)[:128 - len(collected)] + "' "
+    return _sanitize(f"ERR unknown command '{_arg_text(name)[:128]}', with args beginning with: {collected}")
+
+
+def unknown_subcommand(subcommand: bytes | str, command: str) -> str:
+    """ERR unknown subcommand 'foo'. Try OBJECT HELP."""
+    return _sanitize(f"ERR unknown subcommand '{_arg_text(subcommand)[:128]}'. Try {command.upper()} HELP.")
+
+
+def wrong_arity(fullname: str) -> str:
+    """fullname is the table name: 'get', or 'object|encoding' for a subcommand."""
+    return f"ERR wrong number of arguments for '{fullname}' command"
+
+
+# -- keys, expiry, databases (db.c, expire.c) --------------------------------------------------------------------
+def invalid_expire_time(command: str) -> str:
+    return f"ERR invalid expire time in '{command}' command"
+
+
+def unsupported_option(option: bytes | str) -> str:
+    return _sanitize(f"ERR Unsupported option {_arg_text(option)}")
+
+
+NX_XX_GT_LT = "ERR NX and XX, GT or LT options at the same time are not compatible"
+GT_AND_LT = "ERR GT and LT options at the same time are not compatible"
+DB_INDEX_OUT_OF_RANGE = "ERR DB index is out of range"
+INVALID_FIRST_DB_INDEX = "ERR invalid first DB index"
+INVALID_SECOND_DB_INDEX = "ERR invalid second DB index"
+INVALID_CURSOR = "ERR invalid cursor"
+OBJECT_FREQ_NO_LFU = ("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that "
+                      "when switching between policies at runtime LRU and LFU data will take some time to adjust.")
+OBJECT_IDLETIME_LFU = ("ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when "
+                       "switching between policies at runtime LRU and LFU data will take some time to adjust.")
+NUMKEYS_GREATER_THAN_ARGS = "ERR Number of keys can't be greater than number of args"
+NUMKEYS_POSITIVE = "ERR numkeys should be greater than 0"
+
+# -- strings (t_string.c) ----------------------------------------------------------------------------------------
+STRING_TOO_LONG = "ERR string exceeds maximum allowed size (proto-max-bulk-len)"
+OFFSET_OUT_OF_RANGE = "ERR offset is out of range"
+LCS_NOT_STRINGS = "ERR The specified keys must contain string values"
+LCS_LEN_AND_IDX = "ERR If you want both the length and indexes, please just use IDX."
+LCS_TOO_MUCH_MEMORY = "ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len"
+DECREMENT_OVERFLOW = "ERR decrement would overflow"
+
+# -- hashes (t_hash.c) -------------------------------------------------------------------------------------------
+HASH_INCR_NAN_OR_INFINITY = "ERR value is NaN or Infinity"
+
+# -- lists / sets / zsets (t_list.c, t_set.c, t_zset.c): appended by their module owners -------------------------
+LPOS_RANK_ZERO = ("ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use "
+                  "negative to start from the end of the list")
+LPOS_COUNT_NEGATIVE = "ERR COUNT can't be negative"
+LPOS_MAXLEN_NEGATIVE = "ERR MAXLEN can't be negative"
+COUNT_POSITIVE = "ERR count should be greater than 0"
+LIMIT_NEGATIVE = "ERR LIMIT can't be negative"
+ZADD_XX_NX = "ERR XX and NX options at the same time are not compatible"
+ZADD_GT_LT_NX = "ERR GT, LT, and/or NX options at the same time are not compatible"
+ZADD_INCR_PAIRS = "ERR INCR option supports a single increment-element pair"
+ZSCORE_NAN = "ERR resulting score is not a number (NaN)"
+MIN_MAX_NOT_FLOAT = "ERR min or max is not a float"
+MIN_MAX_NOT_LEX = "ERR min or max not valid string range item"
+WEIGHT_NOT_FLOAT = "ERR weight value is not a float"
+ZRANGE_LIMIT_BY_RANK = "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX"
+ZRANGE_WITHSCORES_BYLEX = "ERR syntax error, WITHSCORES not supported in combination with BYLEX"
+
+
+def at_least_one_input_key(command: str) -> str:
+    """ZUNION/ZINTER/ZDIFF(STORE)/ZINTERCARD with numkeys < 1."""
+    return f"ERR at least 1 input key is needed for '{command}' command"
