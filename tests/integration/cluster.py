@@ -13,7 +13,7 @@ from memdb import localcluster as lc
 from tests.integration.procs import free_ports
 
 
-class TestCluster:
+class RunningCluster:
     def __init__(self, directory: str, shards: int = 1):
         base = self._free_base_port()
         self.plan = lc.ClusterPlan.make(directory, base, shards)
@@ -29,7 +29,7 @@ class TestCluster:
                 return base
         raise RuntimeError("no free port window")
 
-    def start(self, timeout_s: float = 30.0) -> "TestCluster":
+    def start(self, timeout_s: float = 30.0) -> "RunningCluster":
         self.supervisor.start_all()
         if not lc.wait_until_serving(self.plan, timeout_s):
             self.stop()

@@ -1,11 +1,11 @@
 import pytest
 
-from tests.integration.cluster import TestCluster
+from tests.integration.cluster import RunningCluster
 
 
 @pytest.fixture
 def cluster(tmp_path):
-    c = TestCluster(str(tmp_path / "cluster")).start()
+    c = RunningCluster(str(tmp_path / "cluster")).start()
     try:
         yield c
     finally:

@@ -6,10 +6,10 @@ import time
 import pytest
 import redis
 
-from tests.integration.cluster import TestCluster
+from tests.integration.cluster import RunningCluster
 
 
-def wait_converged(cluster: TestCluster, keys: list[bytes], timeout_s: float = 10.0) -> dict:
+def wait_converged(cluster: RunningCluster, keys: list[bytes], timeout_s: float = 10.0) -> dict:
     """Every data node holds the same value for each key; returns the primary's values."""
     primary = cluster.client(cluster.primary())
     expected = {k: primary.get(k) for k in keys}
