@@ -84,6 +84,7 @@ class _Parked:
     timeout_reply: Any
     future: asyncio.Future
     is_write: bool
+    session: Any = None
 
 
 class DataNode:
@@ -100,8 +101,8 @@ class DataNode:
         self.applied_entries = 0
         self._rng = random.Random()              # seeds and back-off: node decisions, never inside a handler
         self._origin_seq = itertools.count(1)
-        # origin_seq -> (client future, deadline of the blocking command it re-runs, if any)
-        self._waiting: dict[int, tuple[asyncio.Future, float | None]] = {}
+        # origin_seq -> (client future, deadline of the blocking command it re-runs, if any, its session)
+        self._waiting: dict[int, tuple[asyncio.Future, float | None, Any]] = {}
         self._parked: list[_Parked] = []
         self._lease_until = 0.0                  # monotonic
         self._last_append_at = 0.0
@@ -119,7 +120,7 @@ class DataNode:
         db_index = session.db
         if Flag.WRITE in spec.flags:
             self._check_primary()
-            return self._submit(epb.Entry(command=epb.Command(args=args, db=db_index)))
+            return self._submit(epb.Entry(command=epb.Command(args=args, db=db_index)), session=session)
         if self.role is Role.PRIMARY and not self._lease_valid():
             raise CommandError(NO_LEASE_ERROR)
         ctx = Context(self.keyspace, self.keyspace.dbs[db_index], self._now_ms(), self._rng,
@@ -127,9 +128,15 @@ class DataNode:
         reply = dispatch_execute(ctx, args)
         if isinstance(reply, Blocked):
             future = asyncio.get_running_loop().create_future()
-            self._park(args, db_index, reply, future, is_write=False)
+            self._park(args, db_index, reply, future, is_write=False, session=session)
             return future
         return reply
+
+    def session_closed(self, session) -> None:
+        """The client went away: forget its blocked commands (a parked pop must not run for nobody)."""
+        for p in self._parked:
+            if p.session is session and not p.future.done():
+                p.future.cancel()
 
     def info_sections(self) -> dict[str, list[tuple[str, Any]]]:
         replication = [("role", "master" if self.role is Role.PRIMARY else "slave")]
@@ -168,7 +175,7 @@ class DataNode:
         return time.monotonic() < self._lease_until
 
     def _submit(self, entry: epb.Entry, future: asyncio.Future | None = None,
-                block_deadline: float | None = None) -> asyncio.Future:
+                block_deadline: float | None = None, session: Any = None) -> asyncio.Future:
         """Stamp and queue a write entry; the future resolves with its reply once it is committed and applied."""
         loop = asyncio.get_running_loop()
         future = future or loop.create_future()
@@ -177,7 +184,7 @@ class DataNode:
         entry.seed = self._rng.getrandbits(63)
         entry.origin_id = self.origin_id
         entry.origin_seq = seq
-        self._waiting[seq] = (future, block_deadline)
+        self._waiting[seq] = (future, block_deadline, session)
         sent_at = time.monotonic()
         self._last_append_at = sent_at
         self.stats["writes_submitted"] += 1
@@ -191,7 +198,7 @@ class DataNode:
             # Committed on a majority: the lease runs from when we sent it.
             self._lease_until = max(self._lease_until, sent_at + self.config.lease_ms / 1000)
             return
-        future, _ = self._waiting.pop(seq, (None, None))
+        future, _, _ = self._waiting.pop(seq, (None, None, None))
         self.stats["writes_failed"] += 1
         if isinstance(error, StaleEpoch):
             self._step_down(f"the log is in epoch {error.current_epoch}")
@@ -258,12 +265,12 @@ class DataNode:
     def _answer(self, entry: epb.Entry, reply: Any) -> None:
         if entry.origin_id != self.origin_id:
             return
-        future, block_deadline = self._waiting.pop(entry.origin_seq, (None, None))
+        future, block_deadline, session = self._waiting.pop(entry.origin_seq, (None, None, None))
         if future is None or future.done():
             return
         if isinstance(reply, Blocked):
             self._park(list(entry.command.args), entry.command.db, reply, future, is_write=True,
-                       deadline=block_deadline)
+                       deadline=block_deadline, session=session)
         elif isinstance(reply, CommandError):
             future.set_exception(reply)
         else:
@@ -299,10 +306,12 @@ class DataNode:
                 pass
 
     # -- blocking commands -------------------------------------------------------------------------------------
-    def _park(self, args, db_index, blocked: Blocked, future, is_write: bool, deadline: float | None = None) -> None:
+    def _park(self, args, db_index, blocked: Blocked, future, is_write: bool, deadline: float | None = None,
+              session: Any = None) -> None:
         if deadline is None and blocked.timeout_ms is not None:
             deadline = time.monotonic() + blocked.timeout_ms / 1000
-        self._parked.append(_Parked(args, db_index, blocked.keys, deadline, blocked.timeout_reply, future, is_write))
+        self._parked.append(_Parked(args, db_index, blocked.keys, deadline, blocked.timeout_reply, future, is_write,
+                                    session))
 
     def _wake_parked(self, modified: list[tuple[int, bytes]]) -> None:
         if not self._parked:
@@ -327,7 +336,7 @@ class DataNode:
                 return
             # Re-run as a new log entry (a pop must happen through the log), keeping the original deadline.
             # While it is in flight it cannot time out, so a value it pops is never lost.
-            self._submit(epb.Entry(command=epb.Command(args=p.args, db=p.db)), p.future, p.deadline)
+            self._submit(epb.Entry(command=epb.Command(args=p.args, db=p.db)), p.future, p.deadline, p.session)
             return
         ctx = Context(self.keyspace, self.keyspace.dbs[p.db], self._now_ms(), self._rng, is_replica_read=True)
         try:

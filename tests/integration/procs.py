@@ -47,6 +47,22 @@ class TxlogProcess:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
+    def stop(self, timeout_s: float = 10.0) -> float:
+        """SIGTERM and wait; returns how long the node took to exit."""
+        t0 = time.monotonic()
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(timeout_s)
+        return time.monotonic() - t0
+
+    def wait_exit(self, timeout_s: float = 10.0) -> int:
+        assert self.proc is not None
+        return self.proc.wait(timeout_s)
+
+    def read_log(self) -> str:
+        with open(self.log_path, errors="replace") as f:
+            return f.read()
+
 
 @dataclasses.dataclass
 class TxlogCluster:
@@ -55,6 +71,9 @@ class TxlogCluster:
     @property
     def addresses(self) -> list[str]:
         return [n.address for n in self.nodes.values()]
+
+    def by_address(self, address: str) -> TxlogProcess:
+        return next(n for n in self.nodes.values() if n.address == address)
 
     def stop(self) -> None:
         for n in self.nodes.values():

@@ -108,3 +108,28 @@ def test_replica_restart_catches_up(cluster):
         assert time.monotonic() < deadline, "restarted replica did not catch up"
         time.sleep(0.1)
     wait_converged(cluster, [f"key{i}".encode() for i in range(0, 200, 17)])
+
+
+def test_blocking_pop_is_woken_by_a_committed_push(cluster):
+    primary = cluster.primary()
+    waiter = cluster.client(primary, socket_timeout=15)
+    pusher = cluster.client(primary)
+    result = {}
+
+    def block():
+        result["reply"] = waiter.blpop(["jobs"], timeout=10)
+
+    t = threading.Thread(target=block)
+    t.start()
+    time.sleep(0.3)
+    assert "reply" not in result, "BLPOP returned before anything was pushed"
+    assert pusher.rpush("jobs", "job-1") == 1
+    t.join(10)
+    assert result["reply"] == (b"jobs", b"job-1") or result["reply"] == [b"jobs", b"job-1"]
+    # The pop went through the log: every node agrees the list is empty.
+    wait_converged(cluster, [b"jobs"])
+    assert pusher.exists("jobs") == 0
+    # A timeout gives nil and pops nothing.
+    started = time.monotonic()
+    assert waiter.blpop(["empty"], timeout=0.3) is None
+    assert 0.25 <= time.monotonic() - started < 5

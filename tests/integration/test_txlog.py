@@ -1,0 +1,486 @@
+"""The txlog service with three real txlog-server processes on 127.0.0.1, each with its own LMDB directory.
+
+What is checked (DESIGN.md "The txlog service", "Leadership, leases and failover", "Durability ... invariants"):
+an append is acknowledged only once a majority has it (one follower down: still acknowledged; two down: a clear
+UNAVAILABLE, and it commits once one comes back); killing the leader (kill -9) loses no acknowledged entry and a new
+leader is elected within seconds; a restarted node catches up; Tail delivers every committed entry once, in order,
+across a leader change; epoch fencing and conditions hold across a leader change; duplicate batches are appended
+once; Trim, then Tail below the trim point fails clearly; corrupt storage keeps a node from starting; bad input gets
+a clear gRPC status and the server keeps running; SIGTERM stops a node fast; a dead peer costs the leader no CPU.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import time
+
+import grpc
+import pytest
+
+from tests.integration.procs import TxlogCluster, start_txlog_cluster, wait_for_leader
+from txlog import server as txserver
+from txlog.client import ConditionFailed, InvalidAppend, LogClient, LogTrimmed, LogUnavailable, StaleEpoch
+from txlog.generated import txlog_pb2 as pb
+from txlog.generated import txlog_pb2_grpc as pb_grpc
+
+LOG = "shard0"
+pytestmark = pytest.mark.timeout(90)
+
+
+def run(coro, timeout_s: float = 60.0):
+    async def bounded():
+        return await asyncio.wait_for(coro, timeout_s)
+    return asyncio.run(bounded())
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    c = start_txlog_cluster(str(tmp_path), logs=("cluster", LOG))
+    yield c
+    c.stop()
+
+
+async def read_log(address: str, upto: int, from_index: int = 1, timeout_s: float = 10.0,
+                   log_name: str = LOG) -> list[pb.TailEntry]:
+    """Entries from_index..upto read with a Tail from one node (waits until that node has them)."""
+    out: list[pb.TailEntry] = []
+    async with grpc.aio.insecure_channel(address) as channel:
+        call = pb_grpc.TxLogStub(channel).Tail(pb.TailRequest(log=log_name, from_index=from_index),
+                                               timeout=timeout_s)
+        async for response in call:
+            out.extend(response.entries)
+            if out and out[-1].index >= upto:
+                call.cancel()
+                break
+    return [e for e in out if e.index <= upto]
+
+
+def data_items(entries) -> list[tuple[int, bytes]]:
+    return [(e.index, item) for e in entries if e.record.kind == pb.DATA for item in e.record.items]
+
+
+async def status_of(address: str, log_name: str = LOG) -> pb.LogStatus:
+    async with grpc.aio.insecure_channel(address) as channel:
+        response = await pb_grpc.TxLogStub(channel).Status(pb.StatusRequest(), timeout=2)
+    return next(s for s in response.logs if s.log == log_name)
+
+
+async def wait_until(predicate, timeout_s: float = 10.0, interval: float = 0.05):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = await predicate()
+        if value:
+            return value
+        await asyncio.sleep(interval)
+    raise TimeoutError("condition not reached")
+
+
+async def caught_up(address: str, index: int) -> bool:
+    try:
+        return (await status_of(address)).applied_index >= index
+    except grpc.aio.AioRpcError:
+        return False
+
+
+def followers(cluster: TxlogCluster, leader: str):
+    return [n for n in cluster.nodes.values() if n.address != leader]
+
+
+# -- quorum ----------------------------------------------------------------------------------------------------
+def test_ack_needs_a_majority(cluster):
+    async def body():
+        leader = await wait_for_leader(cluster.addresses, LOG)
+        client = LogClient(cluster.addresses, LOG, append_timeout_s=2.0)
+        try:
+            first = await client.append(b"all-up", 0)
+            f1, f2 = followers(cluster, leader)
+            f1.kill()                                    # one follower down: a majority is still there
+            index = await asyncio.wait_for(client.append(b"one-down", 0), 5)
+            assert index > first
+
+            f2.kill()                                    # two down: no acknowledgement, a clear error instead
+            with pytest.raises(LogUnavailable):
+                await client.append(b"no-quorum", 0)
+
+            patient = LogClient(cluster.addresses, LOG, append_timeout_s=30.0)
+            try:
+                pending = asyncio.ensure_future(patient.append(b"waits-for-quorum", 0))
+                await asyncio.sleep(1.5)
+                assert not pending.done(), "acknowledged without a majority"
+                f1.start()                               # one comes back: it commits
+                index = await asyncio.wait_for(pending, 20)
+            finally:
+                await patient.close()
+            leader = await wait_for_leader([f1.address, cluster.by_address(leader).address], LOG)
+            entries = await read_log(leader, index)
+            items = [item for _, item in data_items(entries)]
+            assert items.count(b"all-up") == 1 and items.count(b"one-down") == 1
+            assert items.count(b"waits-for-quorum") == 1
+            assert items.count(b"no-quorum") <= 1        # unknown outcome: at most once
+            # the restarted follower caught up with everything
+            await wait_until(lambda: caught_up(f1.address, index))
+            assert [(e.index, e.term, e.record) for e in await read_log(f1.address, index)] == \
+                   [(e.index, e.term, e.record) for e in entries]
+        finally:
+            await client.close()
+    run(body())
+
+
+# -- leader crash, tail across it, catch-up --------------------------------------------------------------------
+def test_leader_kill_loses_no_acknowledged_entry(cluster):
+    async def body():
+        leader = await wait_for_leader(cluster.addresses, LOG)
+        follower = followers(cluster, leader)[0].address
+        client = LogClient(cluster.addresses, LOG, append_timeout_s=10.0)
+        tail_client = LogClient(cluster.addresses, LOG)
+        acked: dict[bytes, int] = {}
+        stop_writing = asyncio.Event()
+        seen: list[pb.TailEntry] = []
+
+        async def writer(w: int) -> None:
+            n = 0
+            while not stop_writing.is_set():
+                item = f"w{w}-{n}".encode()
+                try:
+                    acked[item] = await client.append(item, 0)
+                except LogUnavailable:
+                    pass                                 # unknown outcome: not in the ledger
+                n += 1
+
+        async def tailer() -> None:
+            # starts on the leader, so the kill breaks it and it must resume elsewhere
+            async for entry in tail_client.tail(1, address=leader):
+                seen.append(entry)
+
+        tail_task = asyncio.ensure_future(tailer())
+        writers = [asyncio.ensure_future(writer(w)) for w in range(8)]
+        try:
+            await wait_until(lambda: asyncio.sleep(0, len(acked) >= 200), 20)
+            before_kill = dict(acked)
+            t_kill = time.monotonic()
+            cluster.by_address(leader).kill()
+            new_leader = await wait_for_leader(cluster.addresses, LOG, timeout_s=10, exclude=leader)
+            elected_after = time.monotonic() - t_kill
+            assert new_leader != leader
+            assert elected_after < 5, f"no new leader for {elected_after:.1f}s"
+            await wait_until(lambda: asyncio.sleep(0, len(acked) >= len(before_kill) + 200), 20)
+            stop_writing.set()
+            await asyncio.gather(*writers)
+
+            last = max(acked.values())
+            entries = await read_log(follower, last)
+            log_items = data_items(entries)
+            assert [e.index for e in entries] == list(range(1, last + 1))
+            positions = {item: index for index, item in log_items}
+            assert len(positions) == len(log_items), "an item is in the log twice"
+            lost = {item: index for item, index in acked.items() if positions.get(item) != index}
+            assert not lost, f"acknowledged entries lost or moved: {list(lost.items())[:5]}"
+
+            # the tail that ran across the kill: every committed entry once, in order
+            await wait_until(lambda: asyncio.sleep(0, bool(seen) and seen[-1].index >= last), 10)
+            assert [e.index for e in seen[:last]] == list(range(1, last + 1))
+            assert [(e.index, e.record) for e in seen[:last]] == [(e.index, e.record) for e in entries]
+
+            # the old leader comes back and catches up (dropping any uncommitted suffix it had)
+            old = cluster.by_address(leader)
+            old.start()
+            await wait_until(lambda: caught_up(leader, last), 15)
+            assert [(e.index, e.term, e.record) for e in await read_log(leader, last)] == \
+                   [(e.index, e.term, e.record) for e in entries]
+        finally:
+            stop_writing.set()
+            tail_task.cancel()
+            for w in writers:
+                w.cancel()
+            await client.close()
+            await tail_client.close()
+    run(body())
+
+
+# -- fencing ---------------------------------------------------------------------------------------------------
+def test_epoch_fencing_across_leader_change(cluster):
+    async def body():
+        leader = await wait_for_leader(cluster.addresses, LOG)
+        client = LogClient(cluster.addresses, LOG)
+        try:
+            await client.append(b"epoch0", 0)
+            last = (await status_of(leader)).last_index
+            with pytest.raises(ConditionFailed) as failed:
+                await client.append_batch([b"claim-a"], 1, kind=pb.LEADERSHIP, expected_last_index=last - 1)
+            assert failed.value.last_index == last
+            with pytest.raises(StaleEpoch):
+                await client.append_batch([b"claim-a"], 2, kind=pb.LEADERSHIP, expected_last_index=last)
+            claim = await client.append_batch([b"claim-a"], 1, kind=pb.LEADERSHIP, expected_last_index=last)
+            assert claim == last + 1
+            with pytest.raises(StaleEpoch) as stale:
+                await client.append(b"deposed-writer", 0)
+            assert stale.value.current_epoch == 1
+            index = await client.append(b"epoch1", 1)
+
+            cluster.by_address(leader).kill()
+            new_leader = await wait_for_leader(cluster.addresses, LOG, exclude=leader)
+            await wait_until(lambda: caught_up(new_leader, index))
+            with pytest.raises(StaleEpoch):
+                await client.append(b"old-epoch-after-change", 0)
+            with pytest.raises(StaleEpoch):       # epoch 1 was claimed already
+                await client.append_batch([b"claim-again"], 1, kind=pb.LEADERSHIP)
+            last = (await status_of(new_leader)).last_index   # includes the new term's NOOP
+            with pytest.raises(ConditionFailed):
+                await client.append_batch([b"claim-b"], 2, kind=pb.LEADERSHIP, expected_last_index=index)
+            claim_b = await client.append_batch([b"claim-b"], 2, kind=pb.LEADERSHIP, expected_last_index=last)
+            with pytest.raises(StaleEpoch):
+                await client.append(b"epoch1-after-claim-b", 1)
+            final = await client.append(b"epoch2", 2)
+            entries = await read_log(new_leader, final)
+            items = [item for e in entries for item in e.record.items]
+            assert items == [b"epoch0", b"claim-a", b"epoch1", b"claim-b", b"epoch2"]
+            assert [e.index for e in entries if e.record.kind == pb.LEADERSHIP] == [claim, claim_b]
+            assert (await status_of(new_leader)).epoch == 2
+        finally:
+            await client.close()
+    run(body())
+
+
+# -- deduplication ---------------------------------------------------------------------------------------------
+def test_duplicate_batches_are_appended_once(cluster):
+    async def body():
+        leader = await wait_for_leader(cluster.addresses, LOG)
+
+        async def send(address: str, requests: list[pb.AppendRequest]) -> list[pb.AppendResponse]:
+            async with grpc.aio.insecure_channel(address) as channel:
+                call = pb_grpc.TxLogStub(channel).Append(timeout=10)
+                for r in requests:
+                    await call.write(r)
+                await call.done_writing()
+                return [r async for r in call]
+
+        def batch(seq: int, item: bytes) -> pb.AppendRequest:
+            return pb.AppendRequest(log=LOG, writer_id="writer-1", batch_seq=seq, epoch=0, items=[item])
+
+        first = await send(leader, [batch(1, b"one"), batch(2, b"two"), batch(1, b"one"), batch(2, b"two")])
+        assert [r.status for r in first] == [pb.OK] * 4
+        assert first[0].index == first[2].index and first[1].index == first[3].index
+        again = await send(leader, [batch(2, b"two"), batch(3, b"three")])     # a retry on a new stream
+        assert again[0].index == first[1].index and again[1].status == pb.OK
+
+        cluster.by_address(leader).kill()                                       # and on the next leader
+        new_leader = await wait_for_leader(cluster.addresses, LOG, exclude=leader)
+        retry = await send(new_leader, [batch(1, b"one"), batch(3, b"three"), batch(4, b"four")])
+        assert [r.index for r in retry[:2]] == [first[0].index, again[1].index]
+        entries = await read_log(new_leader, retry[2].index)
+        items = [item for _, item in data_items(entries)]
+        assert items == [b"one", b"two", b"three", b"four"]
+    run(body())
+
+
+# -- trim ------------------------------------------------------------------------------------------------------
+def test_trim_then_tail_below_and_restart(cluster):
+    async def body():
+        await wait_for_leader(cluster.addresses, LOG)
+        client = LogClient(cluster.addresses, LOG)
+        try:
+            indexes = [await client.append(f"item-{i}".encode(), 0) for i in range(40)]
+            below = indexes[20]
+            response = await client.trim(below)
+            assert response.status == pb.OK and response.first_index == below
+            with pytest.raises(LogTrimmed):
+                async for _ in client.tail(1):
+                    pass
+            entries = await read_log(client.leader_address, indexes[-1], from_index=below)
+            assert [e.index for e in entries] == list(range(below, indexes[-1] + 1))
+        finally:
+            await client.close()
+        for node in cluster.nodes.values():           # every node trimmed: all restart from the trim point
+            assert node.stop() < 5
+        for node in cluster.nodes.values():
+            node.start()
+        leader = await wait_for_leader(cluster.addresses, LOG, timeout_s=15)
+        client = LogClient(cluster.addresses, LOG)
+        try:
+            more = await client.append(b"after-restart", 0)
+            for node in cluster.nodes.values():
+                await wait_until(lambda: caught_up(node.address, more), 15)
+                status = await status_of(node.address)
+                assert status.first_index == below
+                got = await read_log(node.address, more, from_index=below)
+                assert got[0].index == below and got[-1].record.items == [b"after-restart"]
+            with pytest.raises(LogTrimmed):
+                async for _ in client.tail(below - 1, address=leader):
+                    pass
+        finally:
+            await client.close()
+    run(body())
+
+
+# -- corrupt storage -------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("damage", ["flip", "truncate", "empty"])
+def test_corrupt_storage_refuses_to_start(cluster, damage):
+    marker = b"CORRUPT-ME-" + b"m" * 64
+
+    async def body():
+        await wait_for_leader(cluster.addresses, LOG)
+        client = LogClient(cluster.addresses, LOG)
+        try:
+            index = await client.append(marker, 0)
+            for _ in range(50):
+                await client.append(b"p" * 2000, 0)
+        finally:
+            await client.close()
+        return index
+
+    index = run(body())
+    node = cluster.nodes["a"]
+    run(wait_until(lambda: caught_up(node.address, index)))
+    node.stop()
+    path = os.path.join(os.path.dirname(node.log_path), "txlog-a", "data.mdb")
+    with open(path, "r+b") as f:
+        data = f.read()
+        if damage == "flip":
+            at = data.index(marker) + 5
+            f.seek(at)
+            f.write(bytes([data[at] ^ 0x01]))
+        elif damage == "truncate":
+            f.truncate(len(data) // 2)
+        else:
+            f.truncate(0)
+    node.start()
+    code = node.wait_exit(15)
+    assert code != 0
+    text = node.read_log()
+    assert "refuses to start" in text and "corrupt" in text, text[-2000:]
+    assert "Traceback" not in text
+
+
+# -- bad input -------------------------------------------------------------------------------------------------
+def test_bad_input_gets_a_clear_status_and_the_server_keeps_running(cluster):
+    async def body():
+        leader = await wait_for_leader(cluster.addresses, LOG)
+        async with grpc.aio.insecure_channel(leader, options=txserver.GRPC_OPTIONS) as channel:
+            stub = pb_grpc.TxLogStub(channel)
+
+            async def append(request: pb.AppendRequest) -> pb.AppendResponse:
+                call = stub.Append(timeout=10)
+                await call.write(request)
+                await call.done_writing()
+                return [r async for r in call][0]
+
+            bad = [pb.AppendRequest(log="nope", items=[b"x"]),
+                   pb.AppendRequest(log=LOG, kind=pb.NOOP, items=[b"x"]),
+                   pb.AppendRequest(log=LOG, kind=pb.TRIM, items=[b"x"]),
+                   pb.AppendRequest(log=LOG, kind=77, items=[b"x"]),
+                   pb.AppendRequest(log=LOG, items=[b""] * (txserver.MAX_BATCH_ITEMS + 1)),
+                   pb.AppendRequest(log=LOG, items=[b"x" * (txserver.MAX_BATCH_BYTES + 10)]),
+                   pb.AppendRequest(log=LOG, writer_id="w", batch_seq=0, items=[b"x"])]
+            for request in bad:
+                response = await append(request)
+                assert response.status == pb.INVALID and response.message, response
+            with pytest.raises(InvalidAppend):
+                c = LogClient([leader], "nope")
+                try:
+                    await c.append(b"x", 0)
+                finally:
+                    await c.close()
+
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                async for _ in stub.Tail(pb.TailRequest(log="nope"), timeout=5):
+                    pass
+            assert err.value.code() == grpc.StatusCode.NOT_FOUND
+            trim = await stub.Trim(pb.TrimRequest(log="nope", below_index=5), timeout=5)
+            assert trim.status == pb.INVALID
+
+            # undecodable protobuf on a real method
+            raw = channel.unary_unary("/txlog.TxLog/Status")
+            with pytest.raises(grpc.aio.AioRpcError):
+                await raw(b"\xff\xff\xff\xff\x0f", timeout=5)
+            # unknown method
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                await channel.unary_unary("/txlog.TxLog/Nope")(b"", timeout=5)
+            assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
+            # raft messages no core may see: unknown type, unknown log, not from a peer, not for us
+            raft = pb_grpc.RaftStub(channel)
+            node_id = cluster.by_address(leader).node_id
+            other = next(i for i in cluster.nodes if i != node_id)
+            await raft.Send(iter([pb.RaftBatch(messages=[
+                pb.RaftMessage(log=LOG, type=99, to=node_id, term=1000, **{"from": other}),
+                pb.RaftMessage(log="nope", type=5, to=node_id, term=1000, **{"from": other}),
+                pb.RaftMessage(log=LOG, type=5, to=node_id, term=1000, **{"from": "mallory"}),
+                pb.RaftMessage(log=LOG, type=5, to="zz", term=1000, **{"from": other})])]), timeout=5)
+
+        # garbage bytes on the raw HTTP/2 port
+        host, port = leader.rsplit(":", 1)
+        for garbage in (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", os.urandom(4096),
+                        b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + os.urandom(512)):
+            with socket.create_connection((host, int(port)), timeout=5) as s:
+                s.sendall(garbage)
+                s.settimeout(2)
+                try:
+                    s.recv(1024)
+                except (socket.timeout, ConnectionError):
+                    pass
+
+        assert cluster.by_address(leader).alive()
+        assert (await status_of(leader)).role == "leader", "the garbage must not have disturbed the leader"
+        client = LogClient(cluster.addresses, LOG)
+        try:
+            assert await client.append(b"still-fine", 0) > 0
+        finally:
+            await client.close()
+    run(body())
+
+
+# -- process behaviour -----------------------------------------------------------------------------------------
+def test_sigterm_stops_fast_with_streams_open(cluster):
+    async def body():
+        leader = await wait_for_leader(cluster.addresses, LOG)
+        client = LogClient(cluster.addresses, LOG)
+        tail_client = LogClient(cluster.addresses, LOG)
+        tail = asyncio.ensure_future(tail_client.tail(1, address=leader).__anext__())
+        try:
+            await client.append(b"x", 0)
+            await tail
+            times = {}
+            for node in cluster.nodes.values():
+                times[node.node_id] = node.stop()
+                assert node.proc.returncode == 0, node.read_log()[-2000:]
+            assert max(times.values()) < 1.0, times
+        finally:
+            await client.close()
+            await tail_client.close()
+    run(body())
+
+
+def _cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_dead_peer_costs_the_leader_no_cpu(cluster):
+    async def body():
+        leader = await wait_for_leader(cluster.addresses, LOG)
+        client = LogClient(cluster.addresses, LOG)
+        try:
+            for _ in range(20):
+                await client.append(b"x" * 100, 0)
+            followers(cluster, leader)[0].kill()
+            for _ in range(20):                      # the dead follower now lags: the leader keeps probing it
+                await client.append(b"x" * 100, 0)
+        finally:
+            await client.close()
+        pid = cluster.by_address(leader).proc.pid
+        c0, t0 = _cpu_seconds(pid), time.monotonic()
+        await asyncio.sleep(3)
+        share = (_cpu_seconds(pid) - c0) / (time.monotonic() - t0)
+        assert share < 0.15, f"an idle leader with a dead peer uses {share:.0%} CPU"
+    run(body())
+
+
+def test_node_started_twice_on_one_directory_fails_clearly(cluster):
+    """Not a corruption: the second process cannot bind the port (or lock the store) and exits non-zero."""
+    node = cluster.nodes["a"]
+    twin = type(node)(node.node_id + "-twin", node.address, list(node.args), node.log_path + ".twin")
+    twin.start()
+    assert twin.wait_exit(15) != 0
+    assert "cannot listen" in twin.read_log()
+    assert node.alive()
