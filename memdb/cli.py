@@ -3,6 +3,7 @@
   memdb cluster up [--dir DIR] [--base-port P] [--shards N] [--detach]
   memdb cluster status [--dir DIR] [--json]
   memdb cluster down [--dir DIR]
+  memdb cluster failover [--dir DIR] [--shard S] [--to NODE]
 """
 from __future__ import annotations
 
@@ -86,6 +87,52 @@ def cluster_down(args: argparse.Namespace) -> int:
     return 0
 
 
+def cluster_failover(args: argparse.Namespace) -> int:
+    """Planned failover of a shard: ask its primary to hand over (to --to, or to any caught-up replica)."""
+    plan = lc.ClusterPlan.load(args.dir)
+    if plan is None:
+        print(f"no cluster in {args.dir}", file=sys.stderr)
+        return 1
+    nodes = [n for n in plan.by_kind("data") if n.shard == args.shard]
+    primary = None
+    for n in nodes:
+        try:
+            if lc.parse_info(lc.resp_command(n.address, "INFO", "replication")).get("role") == "master":
+                primary = n
+        except (OSError, ConnectionError):
+            continue
+    if primary is None:
+        print(f"{args.shard} has no primary right now", file=sys.stderr)
+        return 1
+    command = ["FAILOVER"]
+    if args.to:
+        target = next((n for n in nodes if n.name == args.to), None)
+        if target is None or target is primary:
+            print(f"--to must name a replica of {args.shard}: {', '.join(n.name for n in nodes if n is not primary)}",
+                  file=sys.stderr)
+            return 1
+        command += ["TO", lc.HOST, str(target.port)]
+    try:
+        lc.resp_command(primary.address, *command, timeout_s=10)
+    except ConnectionError as exc:
+        print(f"FAILOVER refused by {primary.name}: {exc}", file=sys.stderr)
+        return 1
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        for n in nodes:
+            if n is primary:
+                continue
+            try:
+                if lc.parse_info(lc.resp_command(n.address, "INFO", "replication")).get("role") == "master":
+                    print(f"{args.shard}: {primary.name} handed over to {n.name}")
+                    return 0
+            except (OSError, ConnectionError):
+                continue
+        time.sleep(0.05)
+    print("the failover did not complete in 10 s", file=sys.stderr)
+    return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="memdb")
     sub = parser.add_subparsers(dest="area", required=True)
@@ -104,6 +151,11 @@ def main(argv: list[str] | None = None) -> int:
     down = csub.add_parser("down", help="stop every process of the cluster")
     down.add_argument("--dir", default="memdb-data")
     down.set_defaults(func=cluster_down)
+    failover = csub.add_parser("failover", help="planned failover: the primary hands its shard to a replica")
+    failover.add_argument("--dir", default="memdb-data")
+    failover.add_argument("--shard", default="shard0")
+    failover.add_argument("--to", default=None, help="the data node to hand over to (default: any replica)")
+    failover.set_defaults(func=cluster_failover)
     args = parser.parse_args(argv)
     if args.func is cluster_up:
         args.explicit_layout = args.base_port is not None or args.shards is not None

@@ -38,7 +38,7 @@ from typing import Any
 
 from memdb.commands.dispatch import execute as dispatch_execute
 from memdb.commands.dispatch import lookup
-from memdb.commands.spec import Blocked, CommandError, Context, Flag
+from memdb.commands.spec import OK, Blocked, CommandError, Context, Flag
 from memdb.generated import entries_pb2 as epb
 from memdb.keyspace import Keyspace
 from txlog.client import AppendError, ConditionFailed, LogClient, LogUnavailable, StaleEpoch
@@ -87,6 +87,15 @@ class _Parked:
     session: Any = None
 
 
+@dataclasses.dataclass(slots=True)
+class _Handover:
+    """A planned failover in progress on the primary: it serves nothing and holds new commands until the new
+    primary's leadership is applied (then they get a READONLY redirect) or the deadline passes (then it claims
+    the shard back and runs them)."""
+    deadline: float
+    held: list[tuple[Any, list[bytes], asyncio.Future]] = dataclasses.field(default_factory=list)
+
+
 class DataNode:
     def __init__(self, config: NodeConfig):
         self.config = config
@@ -108,6 +117,8 @@ class DataNode:
         self._last_append_at = 0.0
         self._last_epoch_activity = time.monotonic()
         self._claim_sent_at: float | None = None
+        self._claim_now = asyncio.Event()          # a Handover named us: claim without waiting for the lease
+        self._handover: _Handover | None = None
         self._last_now_ms = 0
         self._applied_changed = asyncio.Event()
         self._started_at = time.monotonic()
@@ -117,6 +128,13 @@ class DataNode:
     # -- the executor interface used by memdb.server -----------------------------------------------------------
     def execute(self, session, args: list[bytes]):
         spec = lookup(args)
+        node_command = NODE_COMMANDS.get(spec.name)
+        if node_command is not None:
+            return node_command(self, args)
+        if self._handover is not None:
+            future = asyncio.get_running_loop().create_future()
+            self._handover.held.append((session, args, future))
+            return future
         db_index = session.db
         if Flag.WRITE in spec.flags:
             self._check_primary()
@@ -215,6 +233,11 @@ class DataNode:
             log.warning("%s: stepping down to replica (%s)", self.config.node_id, why)
         self.role = Role.REPLICA
         self._lease_until = 0.0
+        if self._handover is not None:
+            for _, _, future in self._handover.held:
+                if not future.done():
+                    future.set_exception(CommandError(READONLY_ERROR))
+            self._handover = None
 
     # -- apply loop --------------------------------------------------------------------------------------------
     async def _apply_loop(self) -> None:
@@ -254,6 +277,10 @@ class DataNode:
                 reply = dispatch_execute(ctx, list(cmd.args))
             except CommandError as exc:
                 reply = exc
+        elif body == "handover":
+            target = entry.handover.to
+            if self.role is Role.REPLICA and target in ("", self.config.resp_address):
+                self._claim_now.set()
         elif body == "expire":
             db = self.keyspace.dbs[entry.expire.db]
             for key in entry.expire.keys:
@@ -288,6 +315,7 @@ class DataNode:
             self._lease_until = self._claim_sent_at + self.config.lease_ms / 1000
             self.stats["claims_won"] += 1
             log.warning("%s: primary of %s in epoch %d", self.config.node_id, self.config.shard, epoch)
+            self._release_held()
         else:
             # Our entries after this point carry an older epoch: appliers skip them and _answer fails them.
             self._step_down(f"{leadership.node} claimed epoch {epoch}")
@@ -387,9 +415,24 @@ class DataNode:
         cfg = self.config
         period = min(cfg.renew_ms, 50) / 1000
         while True:
-            await asyncio.sleep(period)
+            try:
+                await asyncio.wait_for(self._claim_now.wait(), period)
+            except TimeoutError:
+                pass
             self._expire_parked()
             now = time.monotonic()
+            if self._claim_now.is_set():
+                self._claim_now.clear()
+                if self.role is Role.REPLICA:
+                    await self._claim()
+                continue
+            if self._handover is not None:
+                if now >= self._handover.deadline:
+                    # Nobody took over in time: take the shard back with a new epoch, then serve what we held.
+                    log.warning("%s: failover timed out; reclaiming", self.config.node_id)
+                    if not await self._claim():
+                        self._step_down("failover timed out and the reclaim failed")
+                continue
             if self.role is Role.PRIMARY:
                 if now - self._last_append_at >= cfg.renew_ms / 1000:
                     self._submit(epb.Entry(lease_renew=epb.LeaseRenew()))
@@ -411,7 +454,7 @@ class DataNode:
     async def _active_expire_loop(self) -> None:
         while True:
             await asyncio.sleep(self.config.active_expire_ms / 1000)
-            if self.role is not Role.PRIMARY or not self._lease_valid():
+            if self.role is not Role.PRIMARY or not self._lease_valid() or self._handover is not None:
                 continue
             now = self._now_ms()
             for db in self.keyspace.dbs:
@@ -421,6 +464,75 @@ class DataNode:
                 if keys:
                     self._submit(epb.Entry(expire=epb.ExpireKeys(db=db.index, keys=keys)))
 
+    # -- planned failover and other node-level commands ------------------------------------------------------
+    def _release_held(self) -> None:
+        handover, self._handover = self._handover, None
+        if handover is None:
+            return
+        for session, args, future in handover.held:
+            if future.done():
+                continue
+            try:
+                result = self.execute(session, args)
+            except CommandError as exc:
+                future.set_exception(exc)
+                continue
+            if isinstance(result, asyncio.Future):
+                result.add_done_callback(functools.partial(_chain, future))
+            else:
+                future.set_result(result)
+
+    def failover(self, args: list[bytes]):
+        """FAILOVER [TO host port [FORCE]] [ABORT] [TIMEOUT ms]: hand the shard to a caught-up replica."""
+        target, timeout_ms, abort, i = "", 5000, False, 1
+        while i < len(args):
+            word = bytes(args[i]).lower()
+            if word == b"to" and i + 2 < len(args):
+                host, port = bytes(args[i + 1]).decode(), bytes(args[i + 2]).decode()
+                if not port.isdigit():
+                    raise CommandError("ERR value is not an integer or out of range")
+                target = f"{host}:{port}"
+                i += 3
+                if i < len(args) and bytes(args[i]).lower() == b"force":
+                    i += 1
+            elif word == b"timeout" and i + 1 < len(args):
+                try:
+                    timeout_ms = int(args[i + 1])
+                except ValueError:
+                    raise CommandError("ERR value is not an integer or out of range") from None
+                if timeout_ms <= 0:
+                    raise CommandError("ERR FAILOVER timeout must be greater than 0")
+                i += 2
+            elif word == b"abort":
+                abort = True
+                i += 1
+            else:
+                raise CommandError("ERR syntax error")
+        if abort:
+            raise CommandError("ERR No failover in progress." if self._handover is None else
+                               "ERR FAILOVER has already been logged and cannot be aborted.")
+        if self.role is not Role.PRIMARY:
+            raise CommandError("ERR FAILOVER is not valid when server is a replica.")
+        if self._handover is not None:
+            raise CommandError("ERR FAILOVER already in progress.")
+        if not self._lease_valid():
+            raise CommandError(NO_LEASE_ERROR)
+        # From now on this node serves nothing (it may be deposed any moment); then log the hand-over after
+        # every write already queued, so the successor's claim comes after all of them.
+        self._handover = _Handover(deadline=time.monotonic() + timeout_ms / 1000)
+        self._lease_until = 0.0
+        done = self._submit(epb.Entry(handover=epb.Handover(to=target)))
+        ok = asyncio.get_running_loop().create_future()
+        done.add_done_callback(lambda f: ok.set_exception(f.exception()) if f.exception() else ok.set_result(OK))
+        return ok
+
+    def role_reply(self, args: list[bytes]):
+        if self.role is Role.PRIMARY:
+            return [b"master", self.applied_index, []]
+        host, _, port = self.primary_address.rpartition(":")
+        state = b"connected" if self.primary_id else b"connect"
+        return [b"slave", host.encode(), int(port or 0), state, self.applied_index]
+
     async def run(self) -> None:
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(self._apply_loop())
@@ -429,6 +541,20 @@ class DataNode:
 
     async def close(self) -> None:
         await self.log.close()
+
+
+def _chain(target: asyncio.Future, source: asyncio.Future) -> None:
+    if target.done():
+        return
+    if source.cancelled():
+        target.cancel()
+    elif source.exception() is not None:
+        target.set_exception(source.exception())
+    else:
+        target.set_result(source.result())
+
+
+NODE_COMMANDS = {"failover": DataNode.failover, "role": DataNode.role_reply}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
