@@ -12,7 +12,8 @@ Values are plain Python objects whose class names the Redis type:
             deterministically, unlike a Python set whose order depends on per-process hash randomisation)
   zset   -> memdb.commands.zset_type.ZSetValue (registered by its module via `register_type`)
 
-Expiry: `expires` maps key -> absolute unix ms. A key is *logically* expired when now_ms >= its deadline.
+Expiry: `expires` maps key -> absolute unix ms. A key is *logically* expired when now_ms > its deadline (as
+Redis's keyIsExpired: `now > when`).
   - Applying a write (primary and replicas alike, with the entry's now_ms) deletes expired keys it touches, so
     every node deletes the same keys at the same log position.
   - Reads on the primary treat expired keys as missing (and the node appends a delete to the log).
@@ -68,14 +69,14 @@ class Database:
     # -- lookups --------------------------------------------------------------------------------------------
     def is_expired(self, key: bytes, now_ms: int) -> bool:
         deadline = self.expires.get(key)
-        return deadline is not None and now_ms >= deadline
+        return deadline is not None and now_ms > deadline
 
     def get(self, key: bytes, now_ms: int, replica_read: bool = False) -> Any | None:
         """The live value of key, or None. Expired keys are deleted (or only hidden, on a replica)."""
         value = self.data.get(key)
         if value is None:
             return None
-        if key in self.expires and now_ms >= self.expires[key]:
+        if key in self.expires and now_ms > self.expires[key]:
             if not replica_read:
                 self.delete(key)
             return None
@@ -93,7 +94,7 @@ class Database:
         expires = self.expires
         for key in self.data:
             deadline = expires.get(key)
-            if deadline is None or now_ms < deadline:
+            if deadline is None or now_ms <= deadline:
                 yield key
 
     def size(self) -> int:
@@ -136,7 +137,7 @@ class Database:
         """Up to `limit` keys whose deadline has passed (for active expiry on the primary)."""
         found = []
         for key, deadline in self.expires.items():
-            if now_ms >= deadline:
+            if now_ms > deadline:
                 found.append(key)
                 if len(found) >= limit:
                     break

@@ -2,11 +2,12 @@
 parsers with their exact message rules, C strtod for score ranges, and the numkeys key finders."""
 from __future__ import annotations
 
+import math
 import re
 from typing import Any, Callable
 
 from memdb.commands import messages
-from memdb.commands.args import INT64_MAX, INT64_MIN, is_int
+from memdb.commands.args import INT64_MAX, INT64_MIN, format_double, is_int, parse_float
 from memdb.commands.spec import CommandError, Context
 
 LONG_MAX = INT64_MAX
@@ -82,3 +83,23 @@ def numkeys_finder(numkeys_index: int, extra: tuple[int, ...] = ()) -> Callable[
             return list(extra)
         return list(extra) + list(range(numkeys_index + 1, numkeys_index + 1 + n))
     return find
+
+
+def parse_score(arg: bytes, message: str = messages.NOT_FLOAT) -> float:
+    """getDoubleFromObject for scores and weights: args.parse_float, keeping the sign of a negative zero
+    ("-0" is -0.0 to strtod, which a skiplist keeps and replies as "-0")."""
+    value = parse_float(arg, message)
+    if value == 0.0 and arg.lstrip()[:1] == b"-":
+        return -0.0
+    return value
+
+
+def listpack_double_text(value: float) -> bytes:
+    """How a listpack stores a score (d2string with double2ll): integral values within +-LLONG_MAX/2 as
+    integers (so -0 becomes "0" and 1.2345678901234568e+17 "123456789012345680"), others as "%.17g"."""
+    if math.isfinite(value) and -_HALF_LLONG <= value <= _HALF_LLONG and value == int(value):
+        return b"%d" % int(value)
+    return format_double(value)
+
+
+_HALF_LLONG = float(LONG_MAX // 2)

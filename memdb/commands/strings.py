@@ -187,6 +187,7 @@ def mset(ctx: Context, args: list[bytes]) -> Any:
     if len(args) % 2 == 0:
         raise CommandError(messages.wrong_arity("mset"))
     for i in range(1, len(args), 2):
+        ctx.db.get(args[i], ctx.now_ms)   # lookupKeyWrite: an expired key is deleted first, on every node alike
         ctx.db.set(args[i], bytes(args[i + 1]))
     return OK
 
@@ -339,18 +340,23 @@ def lcs(ctx: Context, args: list[bytes]) -> Any:
     if (alen + 1) * (blen + 1) > LCS_CELLS_MAX:
         raise CommandError(messages.LCS_TOO_MUCH_MEMORY)
 
-    # table[i][j] = LCS length of a[:i], b[:j]
-    table = [[0] * (blen + 1)]
-    for i in range(1, alen + 1):
-        prev, row, ai = table[-1], [0] * (blen + 1), a[i - 1]
-        for jj in range(1, blen + 1):
-            if ai == b[jj - 1]:
-                row[jj] = prev[jj - 1] + 1
-            else:
-                up, left = prev[jj], row[jj - 1]
-                row[jj] = up if up > left else left
-        table.append(row)
-    total = table[alen][blen]
+    # Bit-parallel LCS (Allison-Dix / Hyyro): rows[i] has a 0 bit at j for each LCS "step" of a[:i] vs b, so
+    # LCS(i, j) = j - popcount(rows[i] & (2**j - 1)): the same table Redis fills, in O(alen) big-int operations.
+    mask = (1 << blen) - 1
+    match_masks: dict[int, int] = {}
+    for pos, ch in enumerate(b):
+        match_masks[ch] = match_masks.get(ch, 0) | (1 << pos)
+    rows = [mask]
+    v = mask
+    for ch in a:
+        u = v & match_masks.get(ch, 0)
+        v = ((v + u) | (v - u)) & mask
+        rows.append(v)
+
+    def table(i: int, j: int) -> int:
+        return j - (rows[i] & ((1 << j) - 1)).bit_count()
+
+    total = table(alen, blen)
     if get_len:
         return total
 
@@ -378,7 +384,7 @@ def lcs(ctx: Context, args: list[bytes]) -> Any:
             i -= 1
             jj -= 1
         else:
-            if table[i - 1][jj] > table[i][jj - 1]:
+            if table(i - 1, jj) > table(i, jj - 1):
                 i -= 1
             else:
                 jj -= 1

@@ -127,9 +127,11 @@ VALUES = st.sampled_from(["1", "-2", "x", "1.5", "", "v" * 65, "9223372036854775
 
 
 class HashMachine(RuleBasedStateMachine):
+    RESP = 2
+
     def __init__(self):
         super().__init__()
-        self.diff = Differential(oracle_server().connect(), MemdbInstance(seed=3))
+        self.diff = Differential(oracle_server().connect(resp=self.RESP), MemdbInstance(seed=3, resp=self.RESP))
         self.diff.flush()
         self.diff.check("SET", "s", "string")
 
@@ -188,5 +190,10 @@ class HashMachine(RuleBasedStateMachine):
         self.diff.check("DEL", key)
 
 
-def test_hash_machine(redis_server):
-    run_state_machine_as_test(HashMachine)
+class HashMachineResp3(HashMachine):
+    RESP = 3
+
+
+@pytest.mark.parametrize("machine", [HashMachine, HashMachineResp3], ids=["resp2", "resp3"])
+def test_hash_machine(redis_server, machine):
+    run_state_machine_as_test(machine)

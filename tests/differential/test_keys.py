@@ -143,10 +143,11 @@ TIMES = st.sampled_from(["100", "1000", "0", "-1", "x", "200"])
 
 class KeysMachine(RuleBasedStateMachine):
     """Strings and hashes in two databases under DEL/RENAME/COPY/MOVE/SWAPDB/EXPIRE...; every reply compared."""
+    RESP = 2
 
     def __init__(self):
         super().__init__()
-        self.diff = Differential(oracle_server().connect(), MemdbInstance(seed=2))
+        self.diff = Differential(oracle_server().connect(resp=self.RESP), MemdbInstance(seed=2, resp=self.RESP))
         self.diff.flush()
 
     def teardown(self):
@@ -195,6 +196,10 @@ class KeysMachine(RuleBasedStateMachine):
     @rule(key=KEYS, when=TIMES, cmd=st.sampled_from(["EXPIRE", "PEXPIRE", "EXPIREAT"]),
           opts=st.lists(st.sampled_from(["NX", "XX", "GT", "LT"]), max_size=2, unique=True))
     def expire(self, key, when, cmd, opts):
+        if ("GT" in opts or "LT" in opts) and cmd != "EXPIREAT":
+            # GT/LT against a relative deadline set a few ms earlier depends on which ms each server's clock
+            # was in; compare absolute deadlines instead so the outcome does not hang on timing.
+            cmd = "EXPIREAT"
         if cmd == "PEXPIRE" and when.isdigit():
             when += "000"
         if cmd == "EXPIREAT" and when.isdigit() and when != "0":
@@ -215,8 +220,13 @@ class KeysMachine(RuleBasedStateMachine):
         self.diff.check(flush)
 
 
-def test_keys_machine(redis_server):
-    run_state_machine_as_test(KeysMachine)
+class KeysMachineResp3(KeysMachine):
+    RESP = 3
+
+
+@pytest.mark.parametrize("machine", [KeysMachine, KeysMachineResp3], ids=["resp2", "resp3"])
+def test_keys_machine(redis_server, machine):
+    run_state_machine_as_test(machine)
 
 
 from hypothesis import given, settings  # noqa: E402

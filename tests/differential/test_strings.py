@@ -129,11 +129,11 @@ SECONDS = st.sampled_from(["100", "1000", "0", "-1", "x"])
 
 class StringMachine(RuleBasedStateMachine):
     """Every string command on 3 keys, with a hash key thrown in for type clashes; every reply compared."""
+    RESP = 2
 
     def __init__(self):
         super().__init__()
-        server = oracle_server()
-        self.diff = Differential(server.connect(), MemdbInstance(seed=1))
+        self.diff = Differential(oracle_server().connect(resp=self.RESP), MemdbInstance(seed=1, resp=self.RESP))
         self.diff.flush()
 
     def teardown(self):
@@ -224,5 +224,21 @@ class StringMachine(RuleBasedStateMachine):
         self.diff.check("DEL", key)
 
 
-def test_string_machine(redis_server):
-    run_state_machine_as_test(StringMachine)
+class StringMachineResp3(StringMachine):
+    RESP = 3
+
+
+@pytest.mark.parametrize("machine", [StringMachine, StringMachineResp3], ids=["resp2", "resp3"])
+def test_string_machine(redis_server, machine):
+    run_state_machine_as_test(machine)
+
+
+def test_lcs_random_strings(diff):
+    import random
+    r = random.Random(7)
+    for _ in range(40):
+        a = "".join(r.choice("abc") for _ in range(r.randrange(60)))
+        b = "".join(r.choice("abcd") for _ in range(r.randrange(60)))
+        diff.check("MSET", "a", a, "b", b)
+        for opts in [(), ("LEN",), ("IDX", "WITHMATCHLEN"), ("IDX", "MINMATCHLEN", "3")]:
+            diff.check("LCS", "a", "b", *opts)

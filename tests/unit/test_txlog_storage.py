@@ -1,0 +1,159 @@
+"""txlog/storage.py: the LMDB log + hard state, group commit, trim, and corruption detection."""
+import os
+import struct
+
+import lmdb
+import pytest
+
+from txlog.raft.core import Entry, HardState
+from txlog.storage import GroupWrite, Storage, StorageCorrupt
+
+LOGS = ["cluster", "shard0"]
+
+
+def entries(lo, hi, term=1):
+    return [Entry(term, i, f"data-{i}".encode()) for i in range(lo, hi + 1)]
+
+
+@pytest.fixture
+def path(tmp_path):
+    return str(tmp_path / "store")
+
+
+def reopen(path):
+    return Storage(path, LOGS)
+
+
+def test_fresh_store_is_empty(path):
+    s = reopen(path)
+    hs, log = s.load("shard0")
+    assert hs == HardState() and log.first_index == 1 and log.last_index == 0
+    s.close()
+
+
+def test_save_and_load_round_trip_all_groups_in_one_transaction(path):
+    s = reopen(path)
+    s.save([GroupWrite("shard0", HardState(3, "b", 4), entries(1, 5, term=3)),
+            GroupWrite("cluster", HardState(2, "", 0), entries(1, 2, term=2))])
+    s.close()
+    s = reopen(path)
+    hs, log = s.load("shard0")
+    assert hs == HardState(3, "b", 4)
+    assert log.entries == entries(1, 5, term=3)
+    hs, log = s.load("cluster")
+    assert hs == HardState(2, "", 0) and log.last_index == 2
+    s.close()
+
+
+def test_save_overwrites_a_suffix(path):
+    s = reopen(path)
+    s.save([GroupWrite("shard0", None, entries(1, 6, term=1))])
+    s.save([GroupWrite("shard0", HardState(2, "", 3), entries(4, 4, term=2))])   # conflict at 4: 5, 6 go
+    _, log = s.load("shard0")
+    assert [(e.index, e.term) for e in log.entries] == [(1, 1), (2, 1), (3, 1), (4, 2)]
+    s.close()
+
+
+def test_compact_remembers_the_trim_point(path):
+    s = reopen(path)
+    s.save([GroupWrite("shard0", HardState(1, "", 10), entries(1, 10))])
+    s.compact("shard0", 6, 1)
+    s.save([GroupWrite("shard0", HardState(1, "", 11), entries(11, 11), compact=(8, 1))])
+    s.close()
+    s = reopen(path)
+    hs, log = s.load("shard0")
+    assert log.first_index == 8 and log.last_index == 11 and log.prev_term == 1
+    assert [e.index for e in log.entries] == [8, 9, 10, 11]
+    s.close()
+
+
+def _corrupt(path, fn):
+    env = lmdb.open(path, max_dbs=10, subdir=True)
+    with env.begin(write=True) as txn:
+        fn(env, txn)
+    env.close()
+
+
+def test_checksum_failure_of_an_entry(path):
+    s = reopen(path)
+    s.save([GroupWrite("shard0", HardState(1, "", 3), entries(1, 3))])
+    s.close()
+
+    def flip(env, txn):
+        db = env.open_db(b"entries:shard0", txn=txn)
+        key = struct.pack(">Q", 2)
+        value = bytearray(txn.get(key, db=db))
+        value[-1] ^= 1
+        txn.put(key, bytes(value), db=db)
+    _corrupt(path, flip)
+    s = reopen(path)
+    with pytest.raises(StorageCorrupt, match="entry 2 fails its checksum"):
+        s.load("shard0")
+    s.close()
+
+
+def test_gap_and_malformed_key_and_truncated_entry(path):
+    s = reopen(path)
+    s.save([GroupWrite("shard0", HardState(1, "", 0), entries(1, 3))])
+    s.close()
+    _corrupt(path, lambda env, txn: txn.delete(struct.pack(">Q", 2), db=env.open_db(b"entries:shard0", txn=txn)))
+    s = reopen(path)
+    with pytest.raises(StorageCorrupt, match="gap"):
+        s.load("shard0")
+    s.close()
+    _corrupt(path, lambda env, txn: txn.put(struct.pack(">Q", 2), b"\x00", db=env.open_db(b"entries:shard0", txn=txn)))
+    s = reopen(path)
+    with pytest.raises(StorageCorrupt, match="truncated"):
+        s.load("shard0")
+    s.save([GroupWrite("shard0", None, entries(1, 3))])    # repaired
+    assert s.load("shard0")[1].last_index == 3
+    s.close()
+    _corrupt(path, lambda env, txn: txn.put(b"odd", b"x" * 20, db=env.open_db(b"entries:shard0", txn=txn)))
+    s = reopen(path)
+    with pytest.raises(StorageCorrupt, match="malformed key"):
+        s.load("shard0")
+    s.close()
+
+
+def test_hard_state_checksum_and_commit_past_the_log(path):
+    s = reopen(path)
+    s.save([GroupWrite("shard0", HardState(1, "a", 9), entries(1, 3))])
+    s.close()
+    s = reopen(path)
+    with pytest.raises(StorageCorrupt, match="committed up to 9"):
+        s.load("shard0")
+    s.close()
+
+    def flip(env, txn):
+        db = env.open_db(b"hardstate", txn=txn)
+        value = bytearray(txn.get(b"shard0", db=db))
+        value[6] ^= 1
+        txn.put(b"shard0", bytes(value), db=db)
+    _corrupt(path, flip)
+    s = reopen(path)
+    with pytest.raises(StorageCorrupt, match="hard state"):
+        s.load("shard0")
+    s.close()
+
+
+def test_unknown_format_and_missing_marker(path):
+    reopen(path).close()
+    _corrupt(path, lambda env, txn: txn.put(b"format", b"other", db=env.open_db(b"meta", txn=txn)))
+    with pytest.raises(StorageCorrupt, match="unknown storage format"):
+        reopen(path)
+    _corrupt(path, lambda env, txn: txn.delete(b"format", db=env.open_db(b"meta", txn=txn)))
+    with pytest.raises(StorageCorrupt, match="no txlog format marker"):
+        reopen(path)
+
+
+@pytest.mark.parametrize("size", [0, 100, "half"])
+def test_truncated_file(path, size):
+    s = reopen(path)
+    for i in range(20):
+        s.save([GroupWrite("shard0", HardState(1, "", 0), [Entry(1, i + 1, os.urandom(3000))])])
+    s.close()
+    data_file = os.path.join(path, "data.mdb")
+    with open(data_file, "r+b") as f:
+        f.truncate(os.path.getsize(data_file) // 2 if size == "half" else size)
+    with pytest.raises(StorageCorrupt):
+        reopen(path)
