@@ -13,6 +13,7 @@ import signal
 import sys
 import time
 
+from memdb import chaos
 from memdb import localcluster as lc
 
 
@@ -54,6 +55,7 @@ def cluster_up(args: argparse.Namespace) -> int:
     while not stop:
         time.sleep(0.2)
     print("stopping...")
+    lc.stop_pids(plan)          # includes processes `memdb chaos restart` started
     supervisor.stop_all()
     return 0
 
@@ -74,6 +76,7 @@ def cluster_status(args: argparse.Namespace) -> int:
     for r in rows:
         print("  ".join(v.ljust(w) for v, w in zip(r, widths)))
     print(f"endpoint: {status['endpoint']['host']}:{status['endpoint']['port']}")
+    print(f"faults: {chaos.describe(status['faults'])}")
     return 0
 
 
@@ -133,6 +136,33 @@ def cluster_failover(args: argparse.Namespace) -> int:
     return 1
 
 
+def chaos_command(args: argparse.Namespace) -> int:
+    plan = lc.ClusterPlan.load(args.dir)
+    if plan is None:
+        print(f"no cluster in {args.dir}", file=sys.stderr)
+        return 1
+    try:
+        if args.action == "kill":
+            print(f"killed: {', '.join(chaos.kill(plan, args.target)) or 'nothing was running'}")
+        elif args.action == "restart":
+            print(f"started: {', '.join(chaos.restart(plan, args.target)) or 'everything was running'}")
+        elif args.action == "pause":
+            print(f"paused: {', '.join(chaos.pause(plan, args.target)) or 'nothing was running'}")
+        elif args.action == "partition":
+            chaos.partition(plan, args.zone, args.other)
+            print(f"faults: {chaos.describe(chaos.read_faults(plan))}")
+        elif args.action == "latency":
+            chaos.latency(plan, args.rtt, args.jitter)
+            print(f"faults: {chaos.describe(chaos.read_faults(plan))}")
+        elif args.action == "heal":
+            resumed = chaos.heal(plan)["resumed"]
+            print("healed: partitions and latency removed" + (f"; resumed {', '.join(resumed)}" if resumed else ""))
+    except chaos.ChaosError as exc:
+        print(f"memdb chaos: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="memdb")
     sub = parser.add_subparsers(dest="area", required=True)
@@ -156,6 +186,23 @@ def main(argv: list[str] | None = None) -> int:
     failover.add_argument("--shard", default="shard0")
     failover.add_argument("--to", default=None, help="the data node to hand over to (default: any replica)")
     failover.set_defaults(func=cluster_failover)
+    chaos_parser = sub.add_parser("chaos", help="break zones and heal them (the zone simulator)")
+    chsub = chaos_parser.add_subparsers(dest="action", required=True)
+    for name, help_text in (("kill", "SIGKILL a node or every node of a zone"),
+                            ("restart", "start a killed node (or zone) again; resume a paused one"),
+                            ("pause", "SIGSTOP a node or a zone")):
+        p = chsub.add_parser(name, help=help_text)
+        p.add_argument("target", help="a node name (see `memdb cluster status`) or zone-a / zone-b / zone-c")
+    p = chsub.add_parser("partition", help="cut traffic between a zone and the others (or one other zone)")
+    p.add_argument("zone")
+    p.add_argument("other", nargs="?")
+    p = chsub.add_parser("latency", help="inter-zone round-trip delay, e.g. 2ms")
+    p.add_argument("rtt")
+    p.add_argument("--jitter", default=None)
+    chsub.add_parser("heal", help="remove partitions and latency, resume paused nodes")
+    for p in chsub.choices.values():
+        p.add_argument("--dir", default="memdb-data")
+        p.set_defaults(func=chaos_command)
     args = parser.parse_args(argv)
     if args.func is cluster_up:
         args.explicit_layout = args.base_port is not None or args.shards is not None

@@ -21,7 +21,8 @@ class Endpoint:
         self.primary: str | None = None
         self._connections: dict[str, set[asyncio.Task]] = {}
 
-    async def _ask_role(self, address: str) -> str | None:
+    async def _ask_role(self, address: str) -> tuple[int, int] | None:
+        """(epoch, 1) for a primary that holds its lease, None for anything else."""
         host, _, port = address.rpartition(":")
         try:
             reader, writer = await asyncio.wait_for(asyncio.open_connection(host, int(port)), 0.5)
@@ -33,7 +34,10 @@ class Endpoint:
             if not header.startswith(b"$"):
                 return None
             body = await asyncio.wait_for(reader.readexactly(int(header[1:]) + 2), 0.5)
-            return parse_info(body).get("role")
+            info = parse_info(body)
+            if info.get("role") != "master" or info.get("memdb_lease_valid") != "1":
+                return None
+            return int(info.get("memdb_epoch", 0)), 1
         except (OSError, TimeoutError, ValueError, asyncio.IncompleteReadError):
             return None
         finally:
@@ -42,8 +46,10 @@ class Endpoint:
     async def poll(self) -> None:
         while True:
             roles = await asyncio.gather(*(self._ask_role(a) for a in self.nodes))
-            primaries = [a for a, r in zip(self.nodes, roles) if r == "master"]
-            new = primaries[0] if len(primaries) == 1 else (self.primary if self.primary in primaries else None)
+            # A deposed primary cut off from the log may still call itself master until it learns better, but
+            # its lease has lapsed; among primaries with a lease, the newest epoch wins.
+            primaries = sorted((r, a) for a, r in zip(self.nodes, roles) if r is not None)
+            new = primaries[-1][1] if primaries else self.primary
             if new != self.primary:
                 old, self.primary = self.primary, new
                 log.warning("primary is now %s (was %s)", new, old)

@@ -6,7 +6,13 @@ Layout of DIR (default ./memdb-data):
   pids.json             pids of the running processes
   txlog-<zone>/         LMDB environment of the zone's txlog node
   logs/<node>.log       each process's output
-Ports from the base port P: P = primary endpoint, P+1..P+3 = txlog a,b,c, then per shard three data nodes.
+  faults.json           the zone simulator's current faults (written by `memdb chaos`, read by the zone proxies)
+Ports from the base port P: P = primary endpoint, P+1..P+3 = txlog a,b,c, P+10.. per shard three data nodes,
+P+100.. the cross-zone routes of the zone proxies.
+
+Every connection that crosses zones goes through the source zone's proxy (memdb/zonenet.py), so latency and
+partitions injected by `memdb chaos` are real on the wire: a process in zone X reaches a txlog node in zone Y at
+the route X->Y, never directly.
 """
 from __future__ import annotations
 
@@ -28,7 +34,7 @@ HOST = "127.0.0.1"
 class NodePlan:
     name: str
     zone: str
-    kind: str               # "txlog" | "data" | "endpoint"
+    kind: str               # "txlog" | "data" | "endpoint" | "zonenet"
     port: int
     shard: str = ""
     grpc_port: int = 0
@@ -39,11 +45,21 @@ class NodePlan:
 
 
 @dataclasses.dataclass
+class RoutePlan:
+    """A port in zone `src` that forwards to node `target` in zone `dst`."""
+    src: str
+    dst: str
+    target: str             # node name
+    port: int
+
+
+@dataclasses.dataclass
 class ClusterPlan:
     directory: str
     base_port: int
     shards: int
     nodes: list[NodePlan]
+    routes: list[RoutePlan] = dataclasses.field(default_factory=list)
 
     @classmethod
     def make(cls, directory: str, base_port: int, shards: int) -> "ClusterPlan":
@@ -53,8 +69,25 @@ class ClusterPlan:
             for z in ZONES:
                 nodes.append(NodePlan(f"data-{s}{z}", z, "data", port, shard=f"shard{s}"))
                 port += 1
+        routes, port = [], base_port + 100
+        for src in ZONES:
+            for t in nodes:
+                if t.kind == "txlog" and t.zone != src:
+                    routes.append(RoutePlan(src, t.zone, t.name, port))
+                    port += 1
+        nodes += [NodePlan(f"zonenet-{z}", z, "zonenet", next(r.port for r in routes if r.src == z)) for z in ZONES]
         nodes.append(NodePlan("endpoint", "", "endpoint", base_port, shard="shard0"))
-        return cls(os.path.abspath(directory), base_port, shards, nodes)
+        return cls(os.path.abspath(directory), base_port, shards, nodes, routes)
+
+    def node(self, name: str) -> NodePlan:
+        return next(n for n in self.nodes if n.name == name)
+
+    def address_from(self, zone: str, target: NodePlan) -> str:
+        """How a process in `zone` reaches `target`: directly in its own zone, else through its zone's proxy."""
+        if not zone or target.zone == zone:
+            return target.address
+        route = next(r for r in self.routes if r.src == zone and r.target == target.name)
+        return f"{HOST}:{route.port}"
 
     def path(self, *parts: str) -> str:
         return os.path.join(self.directory, *parts)
@@ -63,7 +96,8 @@ class ClusterPlan:
         os.makedirs(self.directory, exist_ok=True)
         with open(self.path("cluster.json"), "w") as f:
             json.dump({"base_port": self.base_port, "shards": self.shards,
-                       "nodes": [dataclasses.asdict(n) for n in self.nodes]}, f, indent=2)
+                       "nodes": [dataclasses.asdict(n) for n in self.nodes],
+                       "routes": [dataclasses.asdict(r) for r in self.routes]}, f, indent=2)
 
     @classmethod
     def load(cls, directory: str) -> "ClusterPlan | None":
@@ -73,7 +107,7 @@ class ClusterPlan:
         with open(path) as f:
             raw = json.load(f)
         return cls(os.path.abspath(directory), raw["base_port"], raw["shards"],
-                   [NodePlan(**n) for n in raw["nodes"]])
+                   [NodePlan(**n) for n in raw["nodes"]], [RoutePlan(**r) for r in raw.get("routes", [])])
 
     def by_kind(self, kind: str) -> list[NodePlan]:
         return [n for n in self.nodes if n.kind == kind]
@@ -81,20 +115,27 @@ class ClusterPlan:
     def logs(self) -> list[str]:
         return ["cluster"] + [f"shard{s}" for s in range(self.shards)]
 
-    def txlog_addresses(self) -> list[str]:
-        return [n.address for n in self.by_kind("txlog")]
+    def txlog_addresses(self, zone: str = "") -> list[str]:
+        """The txlog nodes as seen from `zone` (own zone first, others through the zone proxy)."""
+        txlogs = sorted(self.by_kind("txlog"), key=lambda t: t.zone != zone)
+        return [self.address_from(zone, t) for t in txlogs]
 
     def command(self, node: NodePlan) -> list[str]:
         py = sys.executable
         if node.kind == "txlog":
-            peers = [a for t in self.by_kind("txlog") for a in ("--peer", f"{t.zone}={t.address}")]
+            peers = [a for t in self.by_kind("txlog")
+                     for a in ("--peer", f"{t.zone}={self.address_from(node.zone, t)}")]
             return [py, "-m", "txlog.server", "--id", node.zone, "--listen", node.address, *peers,
                     "--data", self.path(f"txlog-{node.zone}"), "--logs", ",".join(self.logs())]
         if node.kind == "data":
             role = "primary" if node.zone == "a" else "replica"
             return [py, "-m", "memdb.server", "--host", HOST, "--port", str(node.port), "--node-id", node.name,
                     "--zone", node.zone, "--shard", node.shard, "--role", role,
-                    "--txlog", ",".join(self.txlog_addresses())]
+                    "--txlog", ",".join(self.txlog_addresses(node.zone))]
+        if node.kind == "zonenet":
+            routes = [a for r in self.routes if r.src == node.zone
+                      for a in ("--route", f"{r.port}={self.node(r.target).address}/{r.src}-{r.dst}")]
+            return [py, "-m", "memdb.zonenet", "--zone", node.zone, "--faults", self.path("faults.json"), *routes]
         data = [n.address for n in self.by_kind("data") if n.shard == node.shard]
         return [py, "-m", "memdb.endpoint", "--listen", node.address, "--nodes", ",".join(data)]
 
@@ -117,9 +158,10 @@ class Supervisor:
         self.procs: dict[str, subprocess.Popen] = {}
 
     def start_all(self) -> None:
-        busy = [n for n in self.plan.nodes if not port_is_free(n.port)]
+        ports = [(n.name, n.port) for n in self.plan.nodes] + [(f"route-{r.src}-{r.dst}", r.port) for r in self.plan.routes]
+        busy = [(name, port) for name, port in ports if not port_is_free(port)]
         if busy:
-            raise SystemExit(f"ports in use: {', '.join(f'{n.name}:{n.port}' for n in busy)} "
+            raise SystemExit(f"ports in use: {', '.join(f'{name}:{port}' for name, port in busy)} "
                              f"(is a cluster already running? try `memdb cluster status`)")
         os.makedirs(self.plan.path("logs"), exist_ok=True)
         for node in self.plan.nodes:
@@ -261,8 +303,8 @@ def node_status(plan: ClusterPlan) -> dict:
                 row["epoch"] = int(info.get("epoch", 0))
             except (OSError, ConnectionError, ValueError) as exc:
                 row["error"] = str(exc)[:80]
-        elif alive and node.kind == "endpoint":
-            row["role"] = "endpoint"
+        elif alive and node.kind in ("endpoint", "zonenet"):
+            row["role"] = "endpoint" if node.kind == "endpoint" else "proxy"
         rows.append(row)
     by_shard: dict[str, int] = {}
     for r in rows:
@@ -272,7 +314,8 @@ def node_status(plan: ClusterPlan) -> dict:
         if r["kind"] == "data" and r["applied_index"] is not None:
             r["lag"] = by_shard[r["shard"]] - r["applied_index"]
     endpoint = next(n for n in plan.nodes if n.kind == "endpoint")
-    return {"nodes": rows, "endpoint": {"host": HOST, "port": endpoint.port}}
+    from memdb.chaos import read_faults
+    return {"nodes": rows, "endpoint": {"host": HOST, "port": endpoint.port}, "faults": read_faults(plan)}
 
 
 def wait_until_serving(plan: ClusterPlan, timeout_s: float = 30.0) -> bool:

@@ -167,7 +167,9 @@ class DataNode:
         else:
             # Replicas follow the log, not this node, so the primary has no replica links to count.
             replication += [("master_repl_offset", self.applied_index)]
-        replication += [("memdb_primary_id", self.primary_id), ("memdb_epoch", self.epoch)]
+        replication += [("memdb_primary_id", self.primary_id), ("memdb_epoch", self.epoch),
+                        ("memdb_lease_valid", int(self.role is Role.PRIMARY and self._lease_valid()
+                                                  and self._handover is None))]
         txlog = [("shard", self.config.shard), ("epoch", self.epoch), ("applied_index", self.applied_index),
                  ("applied_entries", self.applied_entries),
                  ("lease_valid", int(self._lease_valid())), ("writer_id", self.origin_id),

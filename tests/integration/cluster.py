@@ -22,10 +22,11 @@ class RunningCluster:
 
     @staticmethod
     def _free_base_port() -> int:
-        # a window of 20 free ports: base (endpoint), base+1..3 (txlog), base+10.. (data nodes)
-        for _ in range(50):
+        # base (endpoint), base+1..3 (txlog), base+10.. (data nodes), base+100..105 (zone proxy routes)
+        wanted = list(range(20)) + list(range(100, 110))
+        for _ in range(100):
             base = free_ports(1)[0]
-            if base + 20 < 65000 and all(lc.port_is_free(base + i) for i in range(20)):
+            if base + 110 < 65000 and all(lc.port_is_free(base + i) for i in wanted):
                 return base
         raise RuntimeError("no free port window")
 
