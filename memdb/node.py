@@ -275,6 +275,11 @@ class DataNode:
         if body == "command":
             cmd = entry.command
             ctx = Context(self.keyspace, self.keyspace.dbs[cmd.db], entry.now_ms, random.Random(entry.seed))
+            if entry.origin_id == self.origin_id:
+                # The reply's shape (never the state) may depend on the asking client's protocol version.
+                waiting = self._waiting.get(entry.origin_seq)
+                if waiting is not None and waiting[2] is not None:
+                    ctx.resp = getattr(waiting[2], "resp", 2)
             try:
                 reply = dispatch_execute(ctx, list(cmd.args))
             except CommandError as exc:
