@@ -92,8 +92,15 @@ class ClusterPlan:
     def path(self, *parts: str) -> str:
         return os.path.join(self.directory, *parts)
 
+    def topology(self):
+        from memdb.cluster import NodeInfo, Topology
+        nodes = [NodeInfo(n.name, n.shard, n.zone, HOST, n.port) for n in self.by_kind("data")]
+        return Topology.even([f"shard{s}" for s in range(self.shards)], nodes)
+
     def save(self) -> None:
         os.makedirs(self.directory, exist_ok=True)
+        with open(self.path("topology.json"), "w") as f:
+            json.dump(self.topology().dump(), f, indent=2)
         with open(self.path("cluster.json"), "w") as f:
             json.dump({"base_port": self.base_port, "shards": self.shards,
                        "nodes": [dataclasses.asdict(n) for n in self.nodes],
@@ -131,6 +138,7 @@ class ClusterPlan:
             role = "primary" if node.zone == "a" else "replica"
             return [py, "-m", "memdb.server", "--host", HOST, "--port", str(node.port), "--node-id", node.name,
                     "--zone", node.zone, "--shard", node.shard, "--role", role,
+                    "--topology", self.path("topology.json"),
                     "--txlog", ",".join(self.txlog_addresses(node.zone))]
         if node.kind == "zonenet":
             routes = [a for r in self.routes if r.src == node.zone
@@ -319,7 +327,7 @@ def node_status(plan: ClusterPlan) -> dict:
 
 
 def wait_until_serving(plan: ClusterPlan, timeout_s: float = 30.0) -> bool:
-    """True once every shard has a primary that acknowledges a write."""
+    """True once every shard has a primary holding its lease (it got its claim committed)."""
     deadline = time.monotonic() + timeout_s
     shards = {f"shard{s}" for s in range(plan.shards)}
     while time.monotonic() < deadline:
@@ -327,8 +335,8 @@ def wait_until_serving(plan: ClusterPlan, timeout_s: float = 30.0) -> bool:
         for node in plan.by_kind("data"):
             try:
                 info = parse_info(resp_command(node.address, "INFO", "replication"))
-                if info.get("role") == "master":
-                    resp_command(node.address, "SET", "memdb:ready", "1")
+                if info.get("role") == "master" and info.get("memdb_lease_valid") == "1":
+                    resp_command(node.address, "CLUSTER", "SLOTS")   # answers once it knows the topology
                     ready.add(node.shard)
             except (OSError, ConnectionError):
                 continue

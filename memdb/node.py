@@ -30,15 +30,17 @@ import dataclasses
 import enum
 import functools
 import itertools
+import json
 import logging
 import os
 import random
 import time
 from typing import Any
 
+from memdb.cluster import NodeInfo, Topology, key_slot, node_id
 from memdb.commands.dispatch import execute as dispatch_execute
 from memdb.commands.dispatch import lookup
-from memdb.commands.spec import OK, Blocked, CommandError, Context, Flag
+from memdb.commands.spec import OK, Blocked, CommandError, Context, Flag, Verbatim
 from memdb.generated import entries_pb2 as epb
 from memdb.keyspace import Keyspace
 from txlog.client import AppendError, ConditionFailed, LogClient, LogUnavailable, StaleEpoch
@@ -72,6 +74,7 @@ class NodeConfig:
     renew_ms: int = 250
     margin_ms: int = 250
     active_expire_ms: int = 100
+    topology_path: str = ""             # shards, slots, nodes (written by `memdb cluster up`); "" = one shard
 
 
 @dataclasses.dataclass(slots=True)
@@ -122,20 +125,32 @@ class DataNode:
         self._last_now_ms = 0
         self._applied_changed = asyncio.Event()
         self._started_at = time.monotonic()
+        if config.topology_path:
+            self.topology = Topology.load(config.topology_path)
+        else:
+            host, _, port = config.resp_address.rpartition(":")
+            self.topology = Topology.even([config.shard], [NodeInfo(config.node_id, config.shard, config.zone,
+                                                                    host or "127.0.0.1", int(port or 0))])
+        # Other shards' primaries are published on the `cluster` log (only needed with several shards).
+        self.cluster_log = (LogClient(list(config.txlog), "cluster", writer_id=f"{self.origin_id}-cluster")
+                            if self.topology.multi_shard else None)
+        self._published_epoch = 0
         self.stats = {"writes_submitted": 0, "writes_failed": 0, "claims_won": 0, "claims_lost": 0,
                       "fenced_entries_skipped": 0}
 
     # -- the executor interface used by memdb.server -----------------------------------------------------------
     def execute(self, session, args: list[bytes]):
         spec = lookup(args)
-        node_command = NODE_COMMANDS.get(spec.name)
+        node_command = NODE_COMMANDS.get(spec.name.split("|")[0])
         if node_command is not None:
-            return node_command(self, args)
+            return node_command(self, session, args)
         if self._handover is not None:
             future = asyncio.get_running_loop().create_future()
             self._handover.held.append((session, args, future))
             return future
         db_index = session.db
+        if self.topology.multi_shard:
+            self._route(session, spec, args)
         if Flag.WRITE in spec.flags:
             self._check_primary()
             return self._submit(epb.Entry(command=epb.Command(args=args, db=db_index)), session=session)
@@ -176,7 +191,8 @@ class DataNode:
                  *self.stats.items()]
         keyspace = [(f"db{db.index}", f"keys={db.size()},expires={len(db.expires)},avg_ttl=0")
                     for db in self.keyspace.dbs if db.size()]
-        return {"replication": replication, "txlog": txlog, "keyspace": keyspace}
+        return {"replication": replication, "txlog": txlog, "keyspace": keyspace,
+                "cluster": [("cluster_enabled", 1)]}
 
     # -- write path --------------------------------------------------------------------------------------------
     def _check_primary(self) -> None:
@@ -316,6 +332,7 @@ class DataNode:
         self.epoch = epoch
         self.primary_id = leadership.node
         self.primary_address = leadership.resp_address
+        self.topology.note_primary(self.config.shard, epoch, leadership.node)
         self._last_epoch_activity = time.monotonic()
         if entry.origin_id == self.origin_id and self._claim_sent_at is not None:
             self.role = Role.PRIMARY
@@ -443,6 +460,8 @@ class DataNode:
             if self.role is Role.PRIMARY:
                 if now - self._last_append_at >= cfg.renew_ms / 1000:
                     self._submit(epb.Entry(lease_renew=epb.LeaseRenew()))
+                if self.cluster_log is not None and self._published_epoch != self.epoch:
+                    await self._publish_primary()
                 continue
             if not cfg.failover and not (cfg.prefer_primary and self.epoch == 0):
                 continue
@@ -470,6 +489,75 @@ class DataNode:
                 keys = db.expired_keys(now, ACTIVE_EXPIRE_KEYS_PER_CYCLE)
                 if keys:
                     self._submit(epb.Entry(expire=epb.ExpireKeys(db=db.index, keys=keys)))
+
+    # -- cluster mode ----------------------------------------------------------------------------------------
+    def _route(self, session, spec, args: list[bytes]) -> None:
+        """Redis Cluster's redirections: MOVED to the node that serves the key's slot, CROSSSLOT for keys of
+        different slots. Replicas answer reads only on connections that sent READONLY."""
+        positions = spec.key_positions(args)
+        if not positions:
+            return
+        slots = {key_slot(bytes(args[i])) for i in positions if i < len(args)}
+        if len(slots) > 1:
+            raise CommandError("CROSSSLOT Keys in request don't hash to the same slot")
+        slot = slots.pop()
+        shard = self.topology.shard_of_slot(slot)
+        readonly_ok = Flag.WRITE not in spec.flags and _session_flags(session).readonly
+        if shard == self.config.shard and (self.role is Role.PRIMARY or readonly_ok):
+            return
+        primary = self.topology.primary_of(shard)
+        if primary is None:
+            raise CommandError("CLUSTERDOWN Hash slot not served")
+        if primary.name == self.config.node_id:
+            return
+        raise CommandError(f"MOVED {slot} {primary.address}")
+
+    async def _publish_primary(self) -> None:
+        record = json.dumps({"shard": self.config.shard, "epoch": self.epoch, "node": self.config.node_id})
+        try:
+            await asyncio.wait_for(self.cluster_log.append(record.encode(), 0), 2.0)
+            self._published_epoch = self.epoch
+        except (AppendError, TimeoutError) as exc:
+            log.info("%s: could not publish primaryship yet: %s", self.config.node_id, exc)
+
+    async def _cluster_loop(self) -> None:
+        async for tail_entry in self.cluster_log.tail(1):
+            if tail_entry.record.kind != tpb.DATA:
+                continue
+            for item in tail_entry.record.items:
+                try:
+                    info = json.loads(item)
+                    self.topology.note_primary(info["shard"], int(info["epoch"]), info["node"])
+                except (ValueError, KeyError, TypeError):
+                    log.warning("ignoring a malformed record on the cluster log: %r", item[:80])
+
+    def cluster_command(self, args: list[bytes]):
+        sub = bytes(args[1]).lower()
+        topo = self.topology
+        if sub == b"info":
+            return Verbatim(topo.info_reply(self.epoch))
+        if sub == b"myid":
+            return node_id(self.config.node_id).encode()
+        if sub == b"keyslot":
+            return key_slot(bytes(args[2]))
+        if sub == b"slots":
+            return topo.slots_reply()
+        if sub == b"shards":
+            return topo.shards_reply({self.config.node_id: self.applied_index})
+        if sub == b"nodes":
+            return Verbatim(topo.nodes_reply(self.config.node_id))
+        slot = _parse_slot(args[2])
+        keys = [k for k in self.keyspace.dbs[0].live_keys(self._now_ms()) if key_slot(k) == slot]
+        if sub == b"countkeysinslot":
+            return len(keys)
+        count = _parse_count(args[3])
+        return keys[:count]
+
+    def readonly_command(self, session, args: list[bytes]):
+        name = bytes(args[0]).lower()
+        if name != b"asking":
+            _session_flags(session).readonly = name == b"readonly"
+        return OK
 
     # -- planned failover and other node-level commands ------------------------------------------------------
     def _release_held(self) -> None:
@@ -542,12 +630,16 @@ class DataNode:
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as tasks:
+            if self.cluster_log is not None:
+                tasks.create_task(self._cluster_loop())
             tasks.create_task(self._apply_loop())
             tasks.create_task(self._leadership_loop())
             tasks.create_task(self._active_expire_loop())
 
     async def close(self) -> None:
         await self.log.close()
+        if self.cluster_log is not None:
+            await self.cluster_log.close()
 
 
 def _chain(target: asyncio.Future, source: asyncio.Future) -> None:
@@ -561,7 +653,42 @@ def _chain(target: asyncio.Future, source: asyncio.Future) -> None:
         target.set_result(source.result())
 
 
-NODE_COMMANDS = {"failover": DataNode.failover, "role": DataNode.role_reply}
+@dataclasses.dataclass(slots=True)
+class _SessionFlags:
+    readonly: bool = False          # READONLY: this connection accepts replica reads in cluster mode
+
+
+def _session_flags(session) -> _SessionFlags:
+    if not isinstance(getattr(session, "node_state", None), _SessionFlags):
+        session.node_state = _SessionFlags()
+    return session.node_state
+
+
+def _parse_slot(raw: bytes) -> int:
+    try:
+        slot = int(raw)
+    except ValueError:
+        raise CommandError("ERR Invalid slot") from None
+    if not 0 <= slot < 16384:
+        raise CommandError("ERR Invalid slot")
+    return slot
+
+
+def _parse_count(raw: bytes) -> int:
+    try:
+        count = int(raw)
+    except ValueError:
+        raise CommandError("ERR value is not an integer or out of range") from None
+    if count < 0:
+        raise CommandError("ERR Invalid number of keys")
+    return count
+
+
+NODE_COMMANDS = {"failover": lambda node, session, args: node.failover(args),
+                 "role": lambda node, session, args: node.role_reply(args),
+                 "cluster": lambda node, session, args: node.cluster_command(args),
+                 "readonly": DataNode.readonly_command, "readwrite": DataNode.readonly_command,
+                 "asking": DataNode.readonly_command}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -579,6 +706,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--renew-ms", type=int, default=250)
     group.add_argument("--margin-ms", type=int, default=250)
     group.add_argument("--advertise", default=None, help="host:port clients should use for this node")
+    group.add_argument("--topology", default="", help="topology JSON (shards, slots, nodes); default: one shard")
 
 
 def build_node(args: argparse.Namespace) -> DataNode:
@@ -586,5 +714,6 @@ def build_node(args: argparse.Namespace) -> DataNode:
     config = NodeConfig(node_id=args.node_id or address, txlog=tuple(a for a in args.txlog.split(",") if a),
                         shard=args.shard, zone=args.zone, resp_address=address,
                         prefer_primary=args.role == "primary", failover=not args.no_failover,
-                        lease_ms=args.lease_ms, renew_ms=args.renew_ms, margin_ms=args.margin_ms)
+                        lease_ms=args.lease_ms, renew_ms=args.renew_ms, margin_ms=args.margin_ms,
+                        topology_path=args.topology)
     return DataNode(config)
