@@ -60,6 +60,7 @@ class NodeInfo:
     zone: str
     host: str
     port: int
+    grpc_port: int = 0
 
     @property
     def address(self) -> str:

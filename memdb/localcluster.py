@@ -67,7 +67,7 @@ class ClusterPlan:
         port = base_port + 10
         for s in range(shards):
             for z in ZONES:
-                nodes.append(NodePlan(f"data-{s}{z}", z, "data", port, shard=f"shard{s}"))
+                nodes.append(NodePlan(f"data-{s}{z}", z, "data", port, shard=f"shard{s}", grpc_port=port + 40))
                 port += 1
         routes, port = [], base_port + 100
         for src in ZONES:
@@ -94,7 +94,7 @@ class ClusterPlan:
 
     def topology(self):
         from memdb.cluster import NodeInfo, Topology
-        nodes = [NodeInfo(n.name, n.shard, n.zone, HOST, n.port) for n in self.by_kind("data")]
+        nodes = [NodeInfo(n.name, n.shard, n.zone, HOST, n.port, n.grpc_port) for n in self.by_kind("data")]
         return Topology.even([f"shard{s}" for s in range(self.shards)], nodes)
 
     def save(self) -> None:
@@ -138,7 +138,7 @@ class ClusterPlan:
             role = "primary" if node.zone == "a" else "replica"
             return [py, "-m", "memdb.server", "--host", HOST, "--port", str(node.port), "--node-id", node.name,
                     "--zone", node.zone, "--shard", node.shard, "--role", role,
-                    "--topology", self.path("topology.json"),
+                    "--topology", self.path("topology.json"), "--grpc-port", str(node.grpc_port),
                     "--txlog", ",".join(self.txlog_addresses(node.zone))]
         if node.kind == "zonenet":
             routes = [a for r in self.routes if r.src == node.zone
@@ -166,7 +166,8 @@ class Supervisor:
         self.procs: dict[str, subprocess.Popen] = {}
 
     def start_all(self) -> None:
-        ports = [(n.name, n.port) for n in self.plan.nodes] + [(f"route-{r.src}-{r.dst}", r.port) for r in self.plan.routes]
+        ports = ([(n.name, n.port) for n in self.plan.nodes] + [(f"{n.name}-grpc", n.grpc_port) for n in
+                 self.plan.nodes if n.grpc_port] + [(f"route-{r.src}-{r.dst}", r.port) for r in self.plan.routes])
         busy = [(name, port) for name, port in ports if not port_is_free(port)]
         if busy:
             raise SystemExit(f"ports in use: {', '.join(f'{name}:{port}' for name, port in busy)} "

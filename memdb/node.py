@@ -41,6 +41,7 @@ from memdb.cluster import NodeInfo, Topology, key_slot, node_id
 from memdb.commands.dispatch import execute as dispatch_execute
 from memdb.commands.dispatch import lookup
 from memdb.commands.spec import OK, Blocked, CommandError, Context, Flag, Verbatim
+from memdb.dedup import DedupTable, TooOld
 from memdb.generated import entries_pb2 as epb
 from memdb.keyspace import Keyspace
 from txlog.client import AppendError, ConditionFailed, LogClient, LogUnavailable, StaleEpoch
@@ -67,7 +68,7 @@ class NodeConfig:
     shard: str = "shard0"
     zone: str = ""
     resp_address: str = ""
-    grpc_address: str = ""
+    grpc_address: str = ""              # host:port of the gRPC client API ("" = none)
     prefer_primary: bool = False        # claim at once on a fresh log; no backoff when claiming
     failover: bool = True               # claim when the primary's lease has lapsed
     lease_ms: int = 1000
@@ -115,6 +116,7 @@ class DataNode:
         self._origin_seq = itertools.count(1)
         # origin_seq -> (client future, deadline of the blocking command it re-runs, if any, its session)
         self._waiting: dict[int, tuple[asyncio.Future, float | None, Any]] = {}
+        self.dedup = DedupTable()                  # exactly-once client retries: replicated state
         self._parked: list[_Parked] = []
         self._lease_until = 0.0                  # monotonic
         self._last_append_at = 0.0
@@ -139,7 +141,9 @@ class DataNode:
                       "fenced_entries_skipped": 0}
 
     # -- the executor interface used by memdb.server -----------------------------------------------------------
-    def execute(self, session, args: list[bytes]):
+    def execute(self, session, args: list[bytes], client: tuple[str, int] | None = None):
+        """Run one command: a reply now (reads), or a future resolved after commit + apply (writes).
+        `client` = (client_id, client_seq) makes a write exactly-once across retries (gRPC clients)."""
         spec = lookup(args)
         node_command = NODE_COMMANDS.get(spec.name.split("|")[0])
         if node_command is not None:
@@ -153,7 +157,10 @@ class DataNode:
             self._route(session, spec, args)
         if Flag.WRITE in spec.flags:
             self._check_primary()
-            return self._submit(epb.Entry(command=epb.Command(args=args, db=db_index)), session=session)
+            entry = epb.Entry(command=epb.Command(args=args, db=db_index))
+            if client is not None:
+                entry.client_id, entry.client_seq = client
+            return self._submit(entry, session=session)
         if self.role is Role.PRIMARY and not self._lease_valid():
             raise CommandError(NO_LEASE_ERROR)
         ctx = Context(self.keyspace, self.keyspace.dbs[db_index], self._now_ms(), self._rng,
@@ -296,10 +303,7 @@ class DataNode:
                 waiting = self._waiting.get(entry.origin_seq)
                 if waiting is not None and waiting[2] is not None:
                     ctx.resp = getattr(waiting[2], "resp", 2)
-            try:
-                reply = dispatch_execute(ctx, list(cmd.args))
-            except CommandError as exc:
-                reply = exc
+            reply = self._apply_command(ctx, entry)
         elif body == "handover":
             target = entry.handover.to
             if self.role is Role.REPLICA and target in ("", self.config.resp_address):
@@ -311,6 +315,23 @@ class DataNode:
                     db.delete(key)
         if entry.origin_id == self.origin_id:
             self._answer(entry, reply)
+
+    def _apply_command(self, ctx: Context, entry: epb.Entry) -> Any:
+        """Apply a command entry; a client retry of an already applied request gets the first reply instead."""
+        if entry.client_id:
+            try:
+                done, first_reply = self.dedup.lookup(entry.client_id, entry.client_seq)
+            except TooOld as exc:
+                return CommandError(str(exc))
+            if done:
+                return first_reply
+        try:
+            reply = dispatch_execute(ctx, list(entry.command.args))
+        except CommandError as exc:
+            reply = exc
+        if entry.client_id and not isinstance(reply, Blocked):
+            self.dedup.record(entry.client_id, entry.client_seq, reply)
+        return reply
 
     def _answer(self, entry: epb.Entry, reply: Any) -> None:
         if entry.origin_id != self.origin_id:
@@ -707,12 +728,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--margin-ms", type=int, default=250)
     group.add_argument("--advertise", default=None, help="host:port clients should use for this node")
     group.add_argument("--topology", default="", help="topology JSON (shards, slots, nodes); default: one shard")
+    group.add_argument("--grpc-port", type=int, default=0, help="serve the gRPC client API on this port (0 = off)")
 
 
 def build_node(args: argparse.Namespace) -> DataNode:
     address = args.advertise or f"{args.host}:{args.port}"
+    grpc_address = f"{args.host}:{args.grpc_port}" if args.grpc_port else ""
     config = NodeConfig(node_id=args.node_id or address, txlog=tuple(a for a in args.txlog.split(",") if a),
-                        shard=args.shard, zone=args.zone, resp_address=address,
+                        shard=args.shard, zone=args.zone, resp_address=address, grpc_address=grpc_address,
                         prefer_primary=args.role == "primary", failover=not args.no_failover,
                         lease_ms=args.lease_ms, renew_ms=args.renew_ms, margin_ms=args.margin_ms,
                         topology_path=args.topology)

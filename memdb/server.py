@@ -1121,6 +1121,12 @@ async def serve(executor: CommandExecutor, host: str, port: int, config: Config 
     log.info("memdb RESP server listening on %s:%d", host, server.port)
     if ready is not None:
         ready(server)
+    grpc_server = None
+    grpc_address = getattr(getattr(executor, "config", None), "grpc_address", "")
+    if grpc_address:
+        from memdb.grpc_api import start_grpc_server
+        grpc_server = await start_grpc_server(executor, grpc_address)
+        log.info("memdb gRPC API listening on %s", grpc_address)
     try:
         run = getattr(executor, "run", None)
         if run is not None:
@@ -1128,6 +1134,8 @@ async def serve(executor: CommandExecutor, host: str, port: int, config: Config 
         else:
             await asyncio.Event().wait()
     finally:
+        if grpc_server is not None:
+            await grpc_server.stop(0.5)
         await server.close()
         close = getattr(executor, "close", None)
         if close is not None:

@@ -23,7 +23,7 @@ class RunningCluster:
     @staticmethod
     def _free_base_port() -> int:
         # base (endpoint), base+1..3 (txlog), base+10.. (data nodes), base+100..105 (zone proxy routes)
-        wanted = list(range(20)) + list(range(100, 110))
+        wanted = list(range(70)) + list(range(100, 110))   # base+50.. gRPC ports of data nodes
         for _ in range(100):
             base = free_ports(1)[0]
             if base + 110 < 65000 and all(lc.port_is_free(base + i) for i in wanted):
