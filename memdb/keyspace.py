@@ -19,7 +19,12 @@ Redis's keyIsExpired: `now > when`).
   - Reads on the primary treat expired keys as missing (and the node appends a delete to the log).
   - Reads on a replica (`replica_read=True`) hide expired keys but never delete them, as Redis replicas do.
 `modified` collects (db_index, key) for every change since the caller last drained it: the node uses it to wake
-blocked clients (BLPOP...) and to invalidate WATCHed keys.
+blocked clients (BLPOP...).
+
+Versions (for WATCH): every change stamps the key with `Keyspace.current_index`, the log index of the entry being
+applied, so a key's version is the same number on every node. Deleted keys keep their stamp in a bounded FIFO of
+tombstones; once a tombstone is forgotten, `version()` of an absent key answers the newest forgotten stamp, which
+can only make a WATCH abort more often (safe), never miss a change.
 """
 from __future__ import annotations
 
@@ -27,6 +32,7 @@ import collections
 from typing import Any, Iterator
 
 NUM_DATABASES = 16
+MAX_TOMBSTONES = 65536
 
 
 class HashValue(dict):
@@ -58,13 +64,16 @@ def type_name(value: Any) -> str:
 
 
 class Database:
-    __slots__ = ("index", "data", "expires", "_keyspace")
+    __slots__ = ("index", "data", "expires", "_keyspace", "versions", "tombstones", "tombstone_floor")
 
     def __init__(self, index: int, keyspace: "Keyspace"):
         self.index = index
         self.data: dict[bytes, Any] = {}
         self.expires: dict[bytes, int] = {}
         self._keyspace = keyspace
+        self.versions: dict[bytes, int] = {}                    # live key -> log index of its last change
+        self.tombstones: collections.OrderedDict[bytes, int] = collections.OrderedDict()
+        self.tombstone_floor = 0                                # newest stamp among forgotten tombstones
 
     # -- lookups --------------------------------------------------------------------------------------------
     def is_expired(self, key: bytes, now_ms: int) -> bool:
@@ -125,13 +134,33 @@ class Database:
 
     def signal_modified(self, key: bytes) -> None:
         """Call after mutating a value in place (LPUSH on an existing list...)."""
-        self._keyspace.modified.append((self.index, key))
+        keyspace = self._keyspace
+        keyspace.modified.append((self.index, key))
+        stamp = keyspace.current_index
+        if key in self.data:
+            self.versions[key] = stamp
+            self.tombstones.pop(key, None)
+        else:
+            self.versions.pop(key, None)
+            self.tombstones[key] = stamp
+            self.tombstones.move_to_end(key)
+            if len(self.tombstones) > MAX_TOMBSTONES:
+                _, forgotten = self.tombstones.popitem(last=False)
+                self.tombstone_floor = max(self.tombstone_floor, forgotten)
+
+    def version(self, key: bytes) -> int:
+        """The log index of the key's last change (0 = never changed, as far as can be known)."""
+        stamp = self.versions.get(key)
+        if stamp is None:
+            stamp = self.tombstones.get(key, self.tombstone_floor)
+        return stamp
 
     def flush(self) -> None:
-        for key in list(self.data):
-            self.signal_modified(key)
+        keys = list(self.data)
         self.data.clear()
         self.expires.clear()
+        for key in keys:
+            self.signal_modified(key)
 
     def expired_keys(self, now_ms: int, limit: int) -> list[bytes]:
         """Up to `limit` keys whose deadline has passed (for active expiry on the primary)."""
@@ -147,6 +176,7 @@ class Database:
 class Keyspace:
     def __init__(self, num_databases: int = NUM_DATABASES):
         self.modified: list[tuple[int, bytes]] = []
+        self.current_index = 0        # log index of the entry being applied (the node sets it)
         self.dbs = [Database(i, self) for i in range(num_databases)]
 
     def drain_modified(self) -> list[tuple[int, bytes]]:
@@ -156,8 +186,9 @@ class Keyspace:
     def swap(self, a: int, b: int) -> None:
         """SWAPDB: exchange the contents of two databases."""
         da, db_ = self.dbs[a], self.dbs[b]
+        touched = set(da.data) | set(db_.data)
         da.data, db_.data = db_.data, da.data
         da.expires, db_.expires = db_.expires, da.expires
         for d in (da, db_):
-            for key in d.data:
+            for key in sorted(touched):     # sorted: the stamping order must not depend on hash order
                 d.signal_modified(key)

@@ -40,7 +40,7 @@ from typing import Any
 from memdb.cluster import NodeInfo, Topology, key_slot, node_id
 from memdb.commands.dispatch import execute as dispatch_execute
 from memdb.commands.dispatch import lookup
-from memdb.commands.spec import OK, Blocked, CommandError, Context, Flag, Verbatim
+from memdb.commands.spec import NULL_ARRAY, OK, QUEUED, Blocked, CommandError, Context, Flag, Verbatim
 from memdb.dedup import DedupTable, TooOld
 from memdb.generated import entries_pb2 as epb
 from memdb.keyspace import Keyspace
@@ -144,17 +144,27 @@ class DataNode:
     def execute(self, session, args: list[bytes], client: tuple[str, int] | None = None):
         """Run one command: a reply now (reads), or a future resolved after commit + apply (writes).
         `client` = (client_id, client_seq) makes a write exactly-once across retries (gRPC clients)."""
-        spec = lookup(args)
-        node_command = NODE_COMMANDS.get(spec.name.split("|")[0])
+        state = session.node_state if isinstance(getattr(session, "node_state", None), _SessionState) else None
+        in_multi = state is not None and state.multi is not None
+        try:
+            spec = lookup(args)
+        except CommandError:
+            if in_multi:
+                state.multi_dirty = True      # EXEC will answer EXECABORT, as Redis does
+            raise
+        name = spec.name.split("|")[0]
+        if in_multi and name not in _NOT_QUEUED:
+            return self._queue(session, state, spec, args)
+        node_command = NODE_COMMANDS.get(name)
         if node_command is not None:
             return node_command(self, session, args)
         if self._handover is not None:
             future = asyncio.get_running_loop().create_future()
             self._handover.held.append((session, args, future))
             return future
-        db_index = session.db
         if self.topology.multi_shard:
             self._route(session, spec, args)
+        db_index = session.db
         if Flag.WRITE in spec.flags:
             self._check_primary()
             entry = epb.Entry(command=epb.Command(args=args, db=db_index))
@@ -267,6 +277,7 @@ class DataNode:
     # -- apply loop --------------------------------------------------------------------------------------------
     async def _apply_loop(self) -> None:
         async for tail_entry in self.log.tail(self.applied_index + 1):
+            self.keyspace.current_index = tail_entry.index   # key versions (WATCH) are log indexes
             self._apply_record(tail_entry.record)
             self.applied_index = tail_entry.index
             if self.keyspace.modified:
@@ -304,6 +315,8 @@ class DataNode:
                 if waiting is not None and waiting[2] is not None:
                     ctx.resp = getattr(waiting[2], "resp", 2)
             reply = self._apply_command(ctx, entry)
+        elif body == "transaction":
+            reply = self._apply_transaction(entry)
         elif body == "handover":
             target = entry.handover.to
             if self.role is Role.REPLICA and target in ("", self.config.resp_address):
@@ -511,6 +524,103 @@ class DataNode:
                 if keys:
                     self._submit(epb.Entry(expire=epb.ExpireKeys(db=db.index, keys=keys)))
 
+    # -- transactions (MULTI/EXEC/WATCH) --------------------------------------------------------------------
+    def multi_command(self, session, args: list[bytes]):
+        state = _session_state(session)
+        if state.multi is not None:
+            raise CommandError("ERR MULTI calls can not be nested")
+        state.multi, state.multi_dirty, state.multi_slot = [], False, None
+        return OK
+
+    def discard_command(self, session, args: list[bytes]):
+        state = _session_state(session)
+        if state.multi is None:
+            raise CommandError("ERR DISCARD without MULTI")
+        state.multi, state.multi_dirty = None, False
+        state.watched.clear()
+        return OK
+
+    def watch_command(self, session, args: list[bytes]):
+        state = _session_state(session)
+        if state.multi is not None:
+            raise CommandError("ERR WATCH inside MULTI is not allowed")
+        db = self.keyspace.dbs[session.db]
+        for key in args[1:]:
+            key = bytes(key)
+            state.watched.setdefault((session.db, key), db.version(key))
+        return OK
+
+    def unwatch_command(self, session, args: list[bytes]):
+        _session_state(session).watched.clear()
+        return OK
+
+    def _queue(self, session, state: _SessionState, spec, args: list[bytes]):
+        try:
+            if Flag.NO_MULTI in spec.flags:
+                raise CommandError("ERR Command not allowed inside a transaction")
+            if spec.name.split("|")[0] in NODE_COMMANDS or Flag.CONNECTION in spec.flags:
+                raise CommandError(f"ERR memdb does not support '{spec.name}' inside MULTI")
+            if self.topology.multi_shard:
+                self._route(session, spec, args)
+                slots = {key_slot(bytes(args[i])) for i in spec.key_positions(args)}
+                if slots:
+                    slot = slots.pop()
+                    if state.multi_slot not in (None, slot):
+                        raise CommandError("CROSSSLOT Keys in request don't hash to the same slot")
+                    state.multi_slot = slot
+        except CommandError:
+            state.multi_dirty = True
+            raise
+        state.multi.append([session.db, args])
+        return QUEUED
+
+    def exec_command(self, session, args: list[bytes]):
+        state = _session_state(session)
+        if state.multi is None:
+            raise CommandError("ERR EXEC without MULTI")
+        queued, dirty, watched = state.multi, state.multi_dirty, dict(state.watched)
+        state.multi, state.multi_dirty, state.multi_slot = None, False, None
+        state.watched.clear()
+        if dirty:
+            raise CommandError("EXECABORT Transaction discarded because of previous errors.")
+        writes = any(Flag.WRITE in lookup(a).flags for _, a in queued)
+        if not writes and (self.role is Role.REPLICA or not watched):
+            # Only reads: answered here at once, atomically (nothing else runs meanwhile).
+            if self.role is Role.PRIMARY and not self._lease_valid():
+                raise CommandError(NO_LEASE_ERROR)
+            if any(self.keyspace.dbs[db].version(key) != v for (db, key), v in watched.items()):
+                return NULL_ARRAY
+            return [self._read_in_transaction(db, a) for db, a in queued]
+        self._check_primary()
+        tx = epb.Transaction(commands=[epb.Command(args=a, db=db) for db, a in queued],
+                             watched=[epb.WatchedKey(db=db, key=key, version=v) for (db, key), v in watched.items()])
+        return self._submit(epb.Entry(transaction=tx), session=session)
+
+    def _read_in_transaction(self, db: int, args: list[bytes]):
+        ctx = Context(self.keyspace, self.keyspace.dbs[db], self._now_ms(), self._rng, is_replica_read=True)
+        try:
+            reply = dispatch_execute(ctx, args)
+        except CommandError as exc:
+            return exc
+        return reply.timeout_reply if isinstance(reply, Blocked) else reply
+
+    def _apply_transaction(self, entry: epb.Entry):
+        """All of it or, if a WATCHed key changed since WATCH, nothing (the EXEC's reply is then nil)."""
+        tx = entry.transaction
+        if any(self.keyspace.dbs[w.db].version(w.key) != w.version for w in tx.watched):
+            return NULL_ARRAY
+        rng = random.Random(entry.seed)
+        replies = []
+        for cmd in tx.commands:
+            ctx = Context(self.keyspace, self.keyspace.dbs[cmd.db], entry.now_ms, rng)
+            try:
+                reply = dispatch_execute(ctx, list(cmd.args))
+            except CommandError as exc:
+                reply = exc
+            # Inside MULTI a blocking command never blocks: it answers as if it timed out (as in Redis).
+            replies.append(reply.timeout_reply if isinstance(reply, Blocked) else reply)
+        return replies
+
     # -- cluster mode ----------------------------------------------------------------------------------------
     def _route(self, session, spec, args: list[bytes]) -> None:
         """Redis Cluster's redirections: MOVED to the node that serves the key's slot, CROSSSLOT for keys of
@@ -523,7 +633,7 @@ class DataNode:
             raise CommandError("CROSSSLOT Keys in request don't hash to the same slot")
         slot = slots.pop()
         shard = self.topology.shard_of_slot(slot)
-        readonly_ok = Flag.WRITE not in spec.flags and _session_flags(session).readonly
+        readonly_ok = Flag.WRITE not in spec.flags and _session_state(session).readonly
         if shard == self.config.shard and (self.role is Role.PRIMARY or readonly_ok):
             return
         primary = self.topology.primary_of(shard)
@@ -577,7 +687,7 @@ class DataNode:
     def readonly_command(self, session, args: list[bytes]):
         name = bytes(args[0]).lower()
         if name != b"asking":
-            _session_flags(session).readonly = name == b"readonly"
+            _session_state(session).readonly = name == b"readonly"
         return OK
 
     # -- planned failover and other node-level commands ------------------------------------------------------
@@ -675,14 +785,22 @@ def _chain(target: asyncio.Future, source: asyncio.Future) -> None:
 
 
 @dataclasses.dataclass(slots=True)
-class _SessionFlags:
-    readonly: bool = False          # READONLY: this connection accepts replica reads in cluster mode
+class _SessionState:
+    """What the node keeps per connection (in Session.node_state; RESET clears it)."""
+    readonly: bool = False                                  # READONLY: replica reads in cluster mode
+    multi: list[list[bytes]] | None = None                  # queued commands between MULTI and EXEC
+    multi_dirty: bool = False                               # a queued command was refused: EXEC aborts
+    multi_slot: int | None = None                           # cluster mode: every queued key in one slot
+    watched: dict[tuple[int, bytes], int] = dataclasses.field(default_factory=dict)   # (db, key) -> version
 
 
-def _session_flags(session) -> _SessionFlags:
-    if not isinstance(getattr(session, "node_state", None), _SessionFlags):
-        session.node_state = _SessionFlags()
+def _session_state(session) -> _SessionState:
+    if not isinstance(getattr(session, "node_state", None), _SessionState):
+        session.node_state = _SessionState()
     return session.node_state
+
+
+_NOT_QUEUED = frozenset({"exec", "discard", "multi", "watch", "unwatch"})
 
 
 def _parse_slot(raw: bytes) -> int:
@@ -709,7 +827,10 @@ NODE_COMMANDS = {"failover": lambda node, session, args: node.failover(args),
                  "role": lambda node, session, args: node.role_reply(args),
                  "cluster": lambda node, session, args: node.cluster_command(args),
                  "readonly": DataNode.readonly_command, "readwrite": DataNode.readonly_command,
-                 "asking": DataNode.readonly_command}
+                 "asking": DataNode.readonly_command,
+                 "multi": DataNode.multi_command, "exec": DataNode.exec_command,
+                 "discard": DataNode.discard_command, "watch": DataNode.watch_command,
+                 "unwatch": DataNode.unwatch_command}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -7,7 +7,8 @@ first/last/step key positions, ACL categories) against a real redis-server's COM
 """
 from __future__ import annotations
 
-from memdb.commands import cluster_cmds, connection, hashes, keys, lists, replication, sets, strings, zsets
+from memdb.commands import (cluster_cmds, connection, hashes, keys, lists, replication, sets, strings,
+                            transactions, zsets)
 from memdb.commands.spec import CommandSpec
 
 # One line per data-type module. Add new modules here (and only here).
@@ -21,6 +22,7 @@ MODULES = (
     connection,
     replication,
     cluster_cmds,
+    transactions,
 )
 
 
