@@ -35,7 +35,7 @@ import logging
 import os
 import random
 import time
-from typing import Any
+from typing import Any, Callable
 
 from memdb.cluster import NodeInfo, Topology, key_slot, node_id
 from memdb.commands.dispatch import execute as dispatch_execute
@@ -117,6 +117,8 @@ class DataNode:
         # origin_seq -> (client future, deadline of the blocking command it re-runs, if any, its session)
         self._waiting: dict[int, tuple[asyncio.Future, float | None, Any]] = {}
         self.dedup = DedupTable()                  # exactly-once client retries: replicated state
+        # Set by the server: delivers a published message to this node's subscribers, returns how many got it.
+        self.message_sink: Callable[[bytes, bytes, bool], int] | None = None
         self._parked: list[_Parked] = []
         self._lease_until = 0.0                  # monotonic
         self._last_append_at = 0.0
@@ -317,6 +319,9 @@ class DataNode:
             reply = self._apply_command(ctx, entry)
         elif body == "transaction":
             reply = self._apply_transaction(entry)
+        elif body == "publish":
+            p = entry.publish
+            reply = self.message_sink(p.channel, p.message, p.sharded) if self.message_sink else 0
         elif body == "handover":
             target = entry.handover.to
             if self.role is Role.REPLICA and target in ("", self.config.resp_address):
@@ -523,6 +528,19 @@ class DataNode:
                 keys = db.expired_keys(now, ACTIVE_EXPIRE_KEYS_PER_CYCLE)
                 if keys:
                     self._submit(epb.Entry(expire=epb.ExpireKeys(db=db.index, keys=keys)))
+
+    # -- pub/sub -------------------------------------------------------------------------------------------------
+    def publish_command(self, session, args: list[bytes]):
+        """On the primary, PUBLISH is logged so that the shard's replicas deliver it to their subscribers too
+        (the reply counts this node's receivers, as Redis counts its own). A replica delivers locally only, as a
+        Redis replica does."""
+        sharded = bytes(args[0]).lower() == b"spublish"
+        if sharded and self.topology.multi_shard:
+            self._route(session, lookup(args), args)
+        if self.role is Role.PRIMARY and self._lease_valid():
+            publish = epb.Publish(channel=args[1], message=args[2], sharded=sharded)
+            return self._submit(epb.Entry(publish=publish), session=session)
+        return self.message_sink(args[1], args[2], sharded) if self.message_sink else 0
 
     # -- transactions (MULTI/EXEC/WATCH) --------------------------------------------------------------------
     def multi_command(self, session, args: list[bytes]):
@@ -830,7 +848,8 @@ NODE_COMMANDS = {"failover": lambda node, session, args: node.failover(args),
                  "asking": DataNode.readonly_command,
                  "multi": DataNode.multi_command, "exec": DataNode.exec_command,
                  "discard": DataNode.discard_command, "watch": DataNode.watch_command,
-                 "unwatch": DataNode.unwatch_command}
+                 "unwatch": DataNode.unwatch_command,
+                 "publish": DataNode.publish_command, "spublish": DataNode.publish_command}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -46,11 +46,13 @@ import time
 from typing import Any, Awaitable, Callable, Iterable, Mapping, Protocol
 
 from memdb.commands import connection as connection_table
+from memdb.commands import pubsub_cmds
 from memdb.commands import messages
 from memdb.commands.spec import (Bool, CommandError, CommandSpec, Double, Flag, Map, NullArray, SetReply,
                                  SimpleString, Verbatim, OK, PONG)
 from memdb.config import Config, ConfigError, glob_to_regex
 from memdb.keyspace import NUM_DATABASES
+from memdb.pubsub import PubSub
 from memdb.protocol import ProtocolError, RequestParser, encode_error, encode_into
 from memdb.session import ReplyMode, Session
 
@@ -83,6 +85,10 @@ class ServerLimits:
 
 
 # Replies that are plain values (checked first: the common case), everything else may be an awaitable.
+# A RESP2 connection with subscriptions may run only these (Redis's "subscribed mode").
+_SUBSCRIBED_MODE_COMMANDS = frozenset({b"subscribe", b"unsubscribe", b"psubscribe", b"punsubscribe", b"ssubscribe",
+                                       b"sunsubscribe", b"ping", b"quit", b"reset"})
+
 _PLAIN_REPLY_TYPES = frozenset({bytes, int, SimpleString, list, type(None), CommandError, tuple, Double, Map,
                                 SetReply, Bool, Verbatim, NullArray, str, float, bool, dict})
 _NO_REPLY = object()                                   # CLIENT REPLY OFF|SKIP: no reply, not even suppressed
@@ -124,6 +130,7 @@ class ClientConnection(asyncio.Protocol):
         self._reading_paused = False
         self._writing_paused = False
         self._tasks: set[asyncio.Task] = set()
+        self.subscriptions: dict[tuple[str, bytes], None] = {}   # pub/sub: (kind, channel or pattern)
 
     # -- asyncio callbacks ---------------------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -187,6 +194,7 @@ class ClientConnection(asyncio.Protocol):
         for task in self._tasks:
             task.cancel()
         self.server.unregister(self)
+        self.server.pubsub.drop(self)
         hook = getattr(self.executor, "session_closed", None)
         if hook is not None:
             hook(self.session)
@@ -221,6 +229,9 @@ class ClientConnection(asyncio.Protocol):
         if entry is None:
             entry = server.connection_commands.get(args[0].lower())
         try:
+            if self.subscriptions and session.resp == 2 and args[0].lower() not in _SUBSCRIBED_MODE_COMMANDS:
+                raise CommandError(f"ERR Can't execute '{_command_name(args[0])}': only (P|S)SUBSCRIBE / "
+                                   f"(P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context")
             if entry is not None:
                 result = entry[1](self, args)
             else:
@@ -257,6 +268,13 @@ class ClientConnection(asyncio.Protocol):
         if barrier:
             self._barriers += 1
         result.add_done_callback(slot)
+
+    def push(self, message: Any) -> None:
+        """Out-of-band data (a pub/sub message): after every reply that is ready, before pending ones."""
+        if self._closed:
+            return
+        encode_into(message, self.session.resp, self._out)
+        self._flush()
 
     def _reply_value(self, value: Any) -> None:
         if self._replies:
@@ -429,6 +447,7 @@ class RespServer:
         self._next_client_id = 0
         self._server: asyncio.AbstractServer | None = None
         self._timer: asyncio.TimerHandle | None = None
+        self.pubsub = PubSub()
         self.connection_commands = ConnectionCommands(self).table()
         self.config.on_change("proto-max-bulk-len", self._set_max_bulk_len)
         self.config.set_internal("port", port)
@@ -587,6 +606,10 @@ def _parse_int(arg: bytes) -> int:
     return parse_int(arg)
 
 
+_CONNECTION_SPECS = tuple(connection_table.COMMANDS) + tuple(
+    spec for spec in pubsub_cmds.COMMANDS if Flag.CONNECTION in spec.flags)
+
+
 class ConnectionCommands:
     """The commands answered by the server layer. Each takes (connection, args) and returns a reply value."""
 
@@ -594,8 +617,18 @@ class ConnectionCommands:
         self.server = server
 
     def table(self) -> dict[bytes, tuple[CommandSpec, Callable[[ClientConnection, list[bytes]], Any]]]:
-        specs = {spec.name: spec for spec in connection_table.COMMANDS}
+        specs = {spec.name: spec for spec in _CONNECTION_SPECS}
         handlers = {
+            "subscribe": self._subscriber("subscribe"), "psubscribe": self._subscriber("psubscribe"),
+            "ssubscribe": self._subscriber("ssubscribe"), "unsubscribe": self._unsubscriber("subscribe"),
+            "punsubscribe": self._unsubscriber("psubscribe"), "sunsubscribe": self._unsubscriber("ssubscribe"),
+            "pubsub": self._container("pubsub", {
+                "channels": lambda conn, args: self.server.pubsub.channel_names(args[2] if len(args) > 2 else None),
+                "shardchannels": lambda conn, args: self.server.pubsub.channel_names(
+                    args[2] if len(args) > 2 else None, sharded=True),
+                "numsub": lambda conn, args: self.server.pubsub.numsub(args[2:]),
+                "shardnumsub": lambda conn, args: self.server.pubsub.numsub(args[2:], sharded=True),
+                "numpat": lambda conn, args: self.server.pubsub.numpat()}),
             "ping": self.ping, "echo": self.echo, "quit": self.quit, "reset": self.reset, "hello": self.hello,
             "auth": self.auth, "select": self.select, "time": self.time, "info": self.info,
             "client": self._container("client", {
@@ -631,7 +664,7 @@ class ConnectionCommands:
 
     @staticmethod
     def _container(name: str, subs: dict[str, Callable], no_subcommand: Callable | None = None) -> Callable:
-        parent = next(spec for spec in connection_table.COMMANDS if spec.name == name)
+        parent = next(spec for spec in _CONNECTION_SPECS if spec.name == name)
         sub_specs = {spec.name.split("|", 1)[1]: spec for spec in parent.subcommands}
 
         def run(conn: ClientConnection, args: list[bytes]) -> Any:
@@ -653,7 +686,29 @@ class ConnectionCommands:
     def ping(self, conn: ClientConnection, args: list[bytes]) -> Any:
         if len(args) > 2:
             raise CommandError(messages.wrong_arity("ping"))
+        if conn.subscriptions and conn.session.resp == 2:
+            return [b"pong", args[1] if len(args) == 2 else b""]     # subscribed mode's PING
         return PONG if len(args) == 1 else args[1]
+
+    # -- pub/sub subscriptions (PUBLISH is the node's: it goes through the log) --------------------------------
+    def _subscriber(self, kind: str) -> Callable:
+        def run(conn: ClientConnection, args: list[bytes]) -> Any:
+            return self._confirm(conn, self.server.pubsub.subscribe(conn, kind, args[1:]))
+        return run
+
+    def _unsubscriber(self, kind: str) -> Callable:
+        def run(conn: ClientConnection, args: list[bytes]) -> Any:
+            return self._confirm(conn, self.server.pubsub.unsubscribe(conn, kind, args[1:]))
+        return run
+
+    @staticmethod
+    def _confirm(conn: ClientConnection, confirmations: list) -> Any:
+        """One reply per channel, in order with the connection's other replies."""
+        out: list[bytes] = []
+        for push in confirmations:
+            encode_into(push, conn.session.resp, out)
+        conn._reply_ready(b"".join(out))
+        return _NO_REPLY
 
     def echo(self, conn: ClientConnection, args: list[bytes]) -> Any:
         return args[1]
@@ -664,6 +719,7 @@ class ConnectionCommands:
 
     def reset(self, conn: ClientConnection, args: list[bytes]) -> Any:
         conn.session.reset()
+        self.server.pubsub.drop(conn)
         hook = getattr(self.server.executor, "session_reset", None)
         if hook is not None:
             hook(conn.session)
@@ -1121,6 +1177,8 @@ async def serve(executor: CommandExecutor, host: str, port: int, config: Config 
     log.info("memdb RESP server listening on %s:%d", host, server.port)
     if ready is not None:
         ready(server)
+    if hasattr(executor, "message_sink"):
+        executor.message_sink = server.pubsub.publish      # PUBLISH entries applied from the log deliver here
     grpc_server = None
     grpc_address = getattr(getattr(executor, "config", None), "grpc_address", "")
     if grpc_address:

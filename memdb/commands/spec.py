@@ -10,6 +10,7 @@ Replies are plain Python values, encoded to RESP2/RESP3 only at the protocol edg
   Double -> RESP3 double, RESP2 bulk string       Map -> RESP3 map, RESP2 flat array
   SetReply -> RESP3 set, RESP2 array              Bool -> RESP3 boolean, RESP2 integer 0/1
   NullArray -> RESP2 *-1 (RESP3 null)             Verbatim -> RESP3 verbatim, RESP2 bulk
+  Push -> RESP3 push '>', RESP2 array
 """
 from __future__ import annotations
 
@@ -125,6 +126,12 @@ class Verbatim:
     """RESP3 verbatim string (RESP2: bulk string), e.g. INFO, CLIENT LIST."""
     value: bytes
     format: str = "txt"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Push:
+    """RESP3 push (out-of-band data: pub/sub messages); RESP2: array."""
+    items: list[Any]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

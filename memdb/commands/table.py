@@ -7,8 +7,9 @@ first/last/step key positions, ACL categories) against a real redis-server's COM
 """
 from __future__ import annotations
 
-from memdb.commands import (cluster_cmds, connection, hashes, keys, lists, replication, sets, strings,
-                            transactions, zsets)
+from memdb.commands import (cluster_cmds, connection, hashes, keys, lists, pubsub_cmds, replication, sets,
+                            strings, transactions, zsets)
+from memdb.commands import bitmaps, geo, hyperloglog
 from memdb.commands.spec import CommandSpec
 
 # One line per data-type module. Add new modules here (and only here).
@@ -23,6 +24,10 @@ MODULES = (
     replication,
     cluster_cmds,
     transactions,
+    pubsub_cmds,
+    bitmaps,
+    hyperloglog,
+    geo,
 )
 
 

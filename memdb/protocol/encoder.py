@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from typing import Any, Callable
 
-from memdb.commands.spec import (Bool, CommandError, Double, Map, NullArray, SetReply, SimpleString,
+from memdb.commands.spec import (Bool, CommandError, Double, Map, NullArray, Push, SetReply, SimpleString,
                                  Verbatim)
 
 __all__ = ["encode", "encode_into", "encode_error"]
@@ -152,6 +152,17 @@ def _set(value: SetReply, out: list, resp: int) -> None:
         _dispatch(encoders, item, out, resp)
 
 
+def _push(value: Push, out: list, resp: int) -> None:
+    items = value.items
+    if resp == 2:
+        _list(items, out, resp)
+        return
+    out.append(b">%d\r\n" % len(items))
+    encoders = _ENCODERS
+    for item in items:
+        _dispatch(encoders, item, out, resp)
+
+
 def _bool(value: Bool, out: list, resp: int) -> None:
     if resp == 2:
         out.append(_INT_REPLY[1] if value.value else _INT_REPLY[0])
@@ -181,7 +192,7 @@ def _bytes_like(value, out: list, resp: int) -> None:
 _ENCODERS: dict[type, Callable[[Any, list, int], None]] = {
     bytes: _bytes, int: _int, bool: _bool_as_int, type(None): _none, list: _list, tuple: _list,
     SimpleString: _simple, CommandError: _error, Double: _double, float: _float, Map: _map, dict: _dict,
-    SetReply: _set, Bool: _bool, Verbatim: _verbatim, NullArray: _null_array, str: _str,
+    SetReply: _set, Bool: _bool, Verbatim: _verbatim, NullArray: _null_array, str: _str, Push: _push,
     bytearray: _bytes_like, memoryview: _bytes_like,
 }
 
