@@ -29,6 +29,8 @@ import asyncio
 import dataclasses
 import enum
 import functools
+
+import grpc
 import itertools
 import json
 import logging
@@ -127,6 +129,8 @@ class DataNode:
         self._claim_now = asyncio.Event()          # a Handover named us: claim without waiting for the lease
         self._handover: _Handover | None = None
         self._last_now_ms = 0
+        self.log_commit_index = 0                  # the log's commit index, polled (INFO lag)
+        self._last_applied_now_ms = 0              # clock stamp of the newest applied write entry
         self._applied_changed = asyncio.Event()
         self._started_at = time.monotonic()
         if config.topology_path:
@@ -167,7 +171,8 @@ class DataNode:
         if self.topology.multi_shard:
             self._route(session, spec, args)
         db_index = session.db
-        if Flag.WRITE in spec.flags:
+        if spec.flags & _LOGGED_FLAGS:
+            # WRITE, and MAY_REPLICATE (EVAL, FCALL...: they may write): through the log, never applied locally.
             self._check_primary()
             entry = epb.Entry(command=epb.Command(args=args, db=db_index))
             if client is not None:
@@ -195,6 +200,7 @@ class DataNode:
         if self.role is Role.REPLICA:
             host, _, port = self.primary_address.rpartition(":")
             replication += [("master_host", host), ("master_port", port),
+                            ("memdb_lag_entries", max(0, self.log_commit_index - self.applied_index)),
                             ("master_link_status", "up" if self.primary_id else "down"),
                             ("master_last_io_seconds_ago", int(time.monotonic() - self._last_epoch_activity)),
                             ("slave_repl_offset", self.applied_index), ("slave_read_only", 1)]
@@ -204,7 +210,11 @@ class DataNode:
         replication += [("memdb_primary_id", self.primary_id), ("memdb_epoch", self.epoch),
                         ("memdb_lease_valid", int(self.role is Role.PRIMARY and self._lease_valid()
                                                   and self._handover is None))]
-        txlog = [("shard", self.config.shard), ("epoch", self.epoch), ("applied_index", self.applied_index),
+        commit = max(self.log_commit_index, self.applied_index)
+        lag_entries = commit - self.applied_index
+        lag_ms = max(0, int(time.time() * 1000) - self._last_applied_now_ms) if lag_entries else 0
+        txlog = [("shard", self.config.shard), ("epoch", self.epoch), ("committed_index", commit),
+                 ("applied_index", self.applied_index), ("lag_entries", lag_entries), ("lag_ms", lag_ms),
                  ("applied_entries", self.applied_entries),
                  ("lease_valid", int(self._lease_valid())), ("writer_id", self.origin_id),
                  *self.stats.items()]
@@ -304,6 +314,7 @@ class DataNode:
 
     def _apply_entry(self, entry: epb.Entry) -> None:
         self.applied_entries += 1
+        self._last_applied_now_ms = entry.now_ms
         if entry.now_ms > self._last_now_ms:
             self._last_now_ms = entry.now_ms
         body = entry.WhichOneof("body")
@@ -601,7 +612,7 @@ class DataNode:
         state.watched.clear()
         if dirty:
             raise CommandError("EXECABORT Transaction discarded because of previous errors.")
-        writes = any(Flag.WRITE in lookup(a).flags for _, a in queued)
+        writes = any(lookup(a).flags & _LOGGED_FLAGS for _, a in queued)
         if not writes and (self.role is Role.REPLICA or not watched):
             # Only reads: answered here at once, atomically (nothing else runs meanwhile).
             if self.role is Role.PRIMARY and not self._lease_valid():
@@ -777,8 +788,23 @@ class DataNode:
         state = b"connected" if self.primary_id else b"connect"
         return [b"slave", host.encode(), int(port or 0), state, self.applied_index]
 
+    async def _commit_index_loop(self) -> None:
+        """Learn the log's commit index once a second (for INFO's lag), from any txlog node that answers."""
+        while True:
+            await asyncio.sleep(1.0)
+            for address in self.config.txlog:
+                try:
+                    status = await self.log.status(address, timeout_s=0.5)
+                except grpc.aio.AioRpcError:
+                    continue
+                for s in status.logs:
+                    if s.log == self.config.shard:
+                        self.log_commit_index = max(self.log_commit_index, s.commit_index)
+                break
+
     async def run(self) -> None:
         async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(self._commit_index_loop())
             if self.cluster_log is not None:
                 tasks.create_task(self._cluster_loop())
             tasks.create_task(self._apply_loop())
@@ -819,6 +845,7 @@ def _session_state(session) -> _SessionState:
 
 
 _NOT_QUEUED = frozenset({"exec", "discard", "multi", "watch", "unwatch"})
+_LOGGED_FLAGS = frozenset({Flag.WRITE, Flag.MAY_REPLICATE})
 
 
 def _parse_slot(raw: bytes) -> int:

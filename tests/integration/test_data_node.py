@@ -133,3 +133,23 @@ def test_blocking_pop_is_woken_by_a_committed_push(cluster):
     started = time.monotonic()
     assert waiter.blpop(["empty"], timeout=0.3) is None
     assert 0.25 <= time.monotonic() - started < 5
+
+
+def test_info_reports_replication_and_txlog_sections(cluster):
+    primary = cluster.primary()
+    p = cluster.client(primary)
+    for i in range(10):
+        p.set(f"i{i}", i)
+    info = p.info("txlog")
+    assert info["epoch"] >= 1 and info["applied_index"] >= 10 and "lag_entries" in info and "lag_ms" in info
+    assert p.info("replication")["role"] == "master"
+    replica = next(n.name for n in cluster.data_nodes() if n.name != primary)
+    deadline = time.monotonic() + 5
+    while True:
+        rinfo = cluster.client(replica).info("replication")
+        if rinfo["role"] == "slave" and rinfo["master_port"] == cluster.node(primary).port and \
+                cluster.client(replica).info("txlog")["lag_entries"] == 0:
+            break
+        assert time.monotonic() < deadline, rinfo
+        time.sleep(0.2)
+    assert cluster.client(replica).info("keyspace")["db0"]["keys"] >= 10
