@@ -29,8 +29,6 @@ import asyncio
 import dataclasses
 import enum
 import functools
-
-import grpc
 import itertools
 import json
 import logging
@@ -130,6 +128,8 @@ class DataNode:
         self._handover: _Handover | None = None
         self._last_now_ms = 0
         self.log_commit_index = 0                  # the log's commit index, polled (INFO lag)
+        self._tail_source: str | None = config.txlog[0] if config.txlog else None   # own zone's txlog first
+        self._retail = asyncio.Event()
         self._last_applied_now_ms = 0              # clock stamp of the newest applied write entry
         self._applied_changed = asyncio.Event()
         self._started_at = time.monotonic()
@@ -288,7 +288,22 @@ class DataNode:
 
     # -- apply loop --------------------------------------------------------------------------------------------
     async def _apply_loop(self) -> None:
-        async for tail_entry in self.log.tail(self.applied_index + 1):
+        """Apply the committed log, tailing from one txlog node; restart from another when the watchdog says
+        the source is stuck (a partitioned follower never learns new commits, but never errors either)."""
+        while True:
+            self._retail.clear()
+            tail = asyncio.ensure_future(self._apply_from(self._tail_source))
+            retail = asyncio.ensure_future(self._retail.wait())
+            try:
+                await asyncio.wait([tail, retail], return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                tail.cancel()
+                retail.cancel()
+            if tail.done() and not tail.cancelled() and tail.exception() is not None:
+                raise tail.exception()
+
+    async def _apply_from(self, address: str | None) -> None:
+        async for tail_entry in self.log.tail(self.applied_index + 1, address=address):
             self.keyspace.current_index = tail_entry.index   # key versions (WATCH) are log indexes
             self._apply_record(tail_entry.record)
             self.applied_index = tail_entry.index
@@ -789,18 +804,44 @@ class DataNode:
         return [b"slave", host.encode(), int(port or 0), state, self.applied_index]
 
     async def _commit_index_loop(self) -> None:
-        """Learn the log's commit index once a second (for INFO's lag), from any txlog node that answers."""
+        """Once a second: learn the log's commit index (INFO's lag) from every txlog node, and watch the tail:
+        if the log has committed past what we applied and we made no progress for two rounds, our tail source is
+        stuck (e.g. a follower cut off from the leader): tail from the leader instead."""
+        stalled_rounds = 0
+        last_applied = self.applied_index
         while True:
             await asyncio.sleep(1.0)
-            for address in self.config.txlog:
-                try:
-                    status = await self.log.status(address, timeout_s=0.5)
-                except grpc.aio.AioRpcError:
+            leader, commit = None, 0
+            statuses = await asyncio.gather(*(self.log.status(a, timeout_s=0.5) for a in self.config.txlog),
+                                            return_exceptions=True)
+            for address, status in zip(self.config.txlog, statuses):
+                if isinstance(status, BaseException):
                     continue
                 for s in status.logs:
                     if s.log == self.config.shard:
-                        self.log_commit_index = max(self.log_commit_index, s.commit_index)
-                break
+                        commit = max(commit, s.commit_index)
+                        if s.role == "leader":
+                            leader = address
+            self.log_commit_index = max(self.log_commit_index, commit)
+            behind = self.log_commit_index > self.applied_index and self.applied_index == last_applied
+            stalled_rounds = stalled_rounds + 1 if behind else 0
+            last_applied = self.applied_index
+            if stalled_rounds >= 2:
+                source = leader or self._next_txlog(self._tail_source)
+                log.warning("%s: tail from %s is stuck at %d (log committed %d); tailing from %s",
+                            self.config.node_id, self._tail_source, self.applied_index, self.log_commit_index,
+                            source)
+                self._tail_source = source
+                self._retail.set()
+                stalled_rounds = 0
+
+    def _next_txlog(self, current: str | None) -> str | None:
+        addresses = list(self.config.txlog)
+        if not addresses:
+            return None
+        if current not in addresses:
+            return addresses[0]
+        return addresses[(addresses.index(current) + 1) % len(addresses)]
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as tasks:

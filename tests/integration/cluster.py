@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import time
 
@@ -10,7 +11,6 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from memdb import localcluster as lc
-from tests.integration.procs import free_ports
 
 
 class RunningCluster:
@@ -23,10 +23,12 @@ class RunningCluster:
     @staticmethod
     def _free_base_port() -> int:
         # base (endpoint), base+1..3 (txlog), base+10.. (data nodes), base+100..105 (zone proxy routes)
+        # Below the kernel's ephemeral range (32768+), so outgoing connections never take a planned port.
         wanted = list(range(70)) + list(range(100, 110))   # base+50.. gRPC ports of data nodes
-        for _ in range(100):
-            base = free_ports(1)[0]
-            if base + 110 < 65000 and all(lc.port_is_free(base + i) for i in wanted):
+        rng = random.Random()
+        for _ in range(200):
+            base = rng.randrange(10000, 32000 - 120, 10)
+            if all(lc.port_is_free(base + i) for i in wanted):
                 return base
         raise RuntimeError("no free port window")
 

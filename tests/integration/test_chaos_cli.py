@@ -102,3 +102,24 @@ def test_bad_chaos_arguments_are_refused(cluster):
         out = subprocess.run([sys.executable, "-m", "memdb.cli", *args, "--dir", cluster.plan.directory],
                              capture_output=True, text=True, timeout=30)
         assert out.returncode == 2 and "memdb chaos:" in out.stderr
+
+
+def test_replica_whose_txlog_node_is_stuck_tails_from_another(cluster):
+    """A paused txlog follower never errors, it just stops: the replica tailing from it (its own zone's) must
+    notice the log moved on without it and switch its tail to the leader."""
+    primary = cluster.primary()
+    replica = next(n for n in cluster.data_nodes() if n.name != primary)
+    own_txlog = f"txlog-{replica.zone}"
+    if cluster.txlog_leader() == own_txlog:
+        pytest.skip("the replica's own txlog node leads; pausing it would test a txlog election instead")
+    memdb(cluster, "chaos", "pause", own_txlog)
+    try:
+        p = cluster.client(primary)
+        for i in range(20):
+            p.set(f"while-paused-{i}", i)
+        deadline = time.monotonic() + 10
+        while cluster.client(replica.name).get("while-paused-19") != b"19":
+            assert time.monotonic() < deadline, "the replica stayed stuck on a paused txlog node"
+            time.sleep(0.1)
+    finally:
+        memdb(cluster, "chaos", "heal")
