@@ -36,3 +36,26 @@ sim-long: install
 
 clean:
 	rm -rf $(VENV) memdb-data
+
+# Randomized kill -9 cycles under load on one cluster (bench/chaos.py): CHAOS_CYCLES=20 CHAOS_SEED=7 make chaos
+CHAOS_CYCLES ?= 200
+.PHONY: chaos
+chaos: install
+	$(PY) -m bench.chaos --cycles $(CHAOS_CYCLES) $(if $(CHAOS_SEED),--seed $(CHAOS_SEED))
+
+# Docker (deploy/): the same three-zone cluster in containers, endpoint on 127.0.0.1:$(MEMDB_PORT).
+MEMDB_PORT ?= 7000
+COMPOSE ?= $(shell command -v docker-compose >/dev/null 2>&1 && echo docker-compose || echo docker compose) -p memdb -f deploy/docker-compose.yml
+.PHONY: image compose-up compose-down
+
+image: install
+	@bash deploy/ensure-docker.sh >/dev/null
+	PYTHON=$(PY) bash deploy/build-image.sh
+
+compose-up: image
+	MEMDB_PORT=$(MEMDB_PORT) $(COMPOSE) up -d
+	$(PY) deploy/wait_ready.py --port $(MEMDB_PORT)
+
+# Keeps the txlog volumes (the next compose-up restarts the same cluster); `make compose-down DOWN_ARGS=-v` wipes them.
+compose-down:
+	$(COMPOSE) down $(DOWN_ARGS)

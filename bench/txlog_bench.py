@@ -67,6 +67,27 @@ async def run_row(addresses: list[str], shape: str, appenders: int, batch: int, 
             "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]}
 
 
+def disk_probe(path: str, n: int = 200) -> float:
+    """p50 ms of one small fully synced LMDB write transaction here and now: the disk of these VMs varies a lot
+    over time (0.1 - 4 ms per fdatasync), so every result is printed next to it."""
+    import lmdb
+    env = lmdb.open(os.path.join(path, "probe"), map_size=1 << 26, sync=True, metasync=True)
+    times = []
+    for i in range(n):
+        t0 = time.perf_counter()
+        with env.begin(write=True) as txn:
+            txn.put(i.to_bytes(8, "big"), b"x" * 200)
+        times.append(time.perf_counter() - t0)
+    env.close()
+    return 1000 * sorted(times)[n // 2]
+
+
+def _cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def leader_pid(cluster, leader_address: str) -> int:
     for node in cluster.nodes.values():
         if node.address == leader_address:
@@ -84,6 +105,7 @@ async def main_async(args) -> None:
             for batch in (1, 16):
                 plan.append((shape, appenders, batch))
     with tempfile.TemporaryDirectory() as tmp:
+        disk_before = disk_probe(tmp)
         cluster = start_txlog_cluster(tmp, logs=("shard0",), extra_args=("--log-level", "INFO"))
         try:
             addresses = cluster.addresses
@@ -97,9 +119,18 @@ async def main_async(args) -> None:
                                                  "--format", "raw", "--rate", "250", "--nonblocking",
                                                  "--duration", str(int(args.seconds)), "-o", args.profile_out],
                                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                cpu0 = {n.node_id: _cpu_seconds(n.proc.pid) for n in cluster.nodes.values()}
+                cpu0["bench"] = _cpu_seconds(os.getpid())
+                wall0 = time.perf_counter()
                 rows.append(await run_row(addresses, shape, appenders, batch, args.seconds))
+                wall = time.perf_counter() - wall0
+                rows[-1]["cpu"] = " ".join(
+                    f"{k}{'*' if k != 'bench' and cluster.nodes[k].address == leader else ''}="
+                    f"{100 * (_cpu_seconds(cluster.nodes[k].proc.pid if k != 'bench' else os.getpid()) - v) / wall:.0f}%"
+                    for k, v in cpu0.items())
                 if profiler is not None:
                     profiler.wait(60)
+            disk_after = disk_probe(tmp)
         finally:
             for node in cluster.nodes.values():
                 node.kill(signal.SIGTERM)
@@ -108,12 +139,14 @@ async def main_async(args) -> None:
                 for node in cluster.nodes.values():
                     with open(node.log_path) as f:
                         print(f"--- {node.node_id}:", *[line for line in f if "stopped" in line or "ERROR" in line])
-    print(f"txlog benchmark: 3 nodes on 127.0.0.1, LMDB with fsync, 100-byte entries, {args.seconds}s per row")
-    print("| shape | appenders | batch | entries/s | p50 ms | p99 ms |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print(f"txlog benchmark: 3 nodes on 127.0.0.1, LMDB with fsync, 100-byte entries, {args.seconds}s per row, "
+          f"appenders on {args.loop}; disk: a synced LMDB commit takes {disk_before:.2f} ms (p50) before, "
+          f"{disk_after:.2f} ms after")
+    print("| shape | appenders | batch | entries/s | p50 ms | p99 ms | CPU (* = leader) |")
+    print("|---|---:|---:|---:|---:|---:|---|")
     for r in rows:
         print(f"| {r['shape']} | {r['appenders']} | {r['batch']} | {r['entries_per_s']:,.0f} | {r['p50_ms']:.2f} | "
-              f"{r['p99_ms']:.2f} |")
+              f"{r['p99_ms']:.2f} | {r['cpu']} |")
 
 
 def main() -> None:
@@ -123,7 +156,12 @@ def main() -> None:
     parser.add_argument("--profile", default="", help="row to profile the leader in, as SHAPE:NxB")
     parser.add_argument("--server-logs", action="store_true", help="print the servers' closing stats")
     parser.add_argument("--profile-out", default="txlog-leader.prof.txt")
+    parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop",
+                        help="the appenders' event loop (a data node runs on uvloop)")
     args = parser.parse_args()
+    if args.loop == "uvloop":
+        import uvloop
+        uvloop.install()
     asyncio.run(main_async(args))
 
 

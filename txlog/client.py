@@ -80,6 +80,7 @@ class _Redirect(Exception):
 
 
 class LogClient:
+    IDLE_STREAM_S = 5.0      # an Append stream with nothing to send is closed after this long
     def __init__(self, addresses: list[str], log_name: str, writer_id: str | None = None,
                  max_inflight_batches: int = 8, max_batch_items: int = 8192, append_timeout_s: float = 10.0):
         assert addresses, "at least one txlog address"
@@ -226,6 +227,7 @@ class LogClient:
         reader.add_done_callback(lambda _: self._wake.set())
         wake = self._wake
         timer = None
+        idle_since = loop.time()
         try:
             for batch in list(self._inflight):      # resend what was not answered; dedup makes it safe
                 await call.write(batch.request)
@@ -236,15 +238,23 @@ class LogClient:
                         self._inflight.append(batch)
                         await call.write(batch.request)
                         continue
-                if not self._inflight and not self._queue and not self._special:
+                idle = not self._inflight and not self._queue and not self._special
+                if idle and loop.time() >= idle_since + self.IDLE_STREAM_S:
                     await call.done_writing()
                     await reader
                     return
                 wake.clear()
-                # wake up for an answer (the reader sets it), a new append, or the next deadline
-                timer = loop.call_at(self._expire(), wake.set)
+                # wake up for an answer (the reader sets it), a new append, the next deadline, or to close an
+                # idle stream (kept open a while: a new stream per append would cost a round trip and a task)
+                if idle:
+                    timer = loop.call_at(idle_since + self.IDLE_STREAM_S, wake.set)
+                else:
+                    idle_since = float("inf")
+                    timer = loop.call_at(self._expire(), wake.set)
                 await wake.wait()
                 timer.cancel()
+                if idle_since == float("inf") and not self._inflight and not self._queue and not self._special:
+                    idle_since = loop.time()
             reader.result()   # re-raise a redirect or stream error
         finally:
             if timer is not None:

@@ -30,7 +30,9 @@ import dataclasses
 import logging
 import random
 import signal
+import os
 import sys
+import time
 from typing import AsyncIterator
 
 import grpc
@@ -50,11 +52,15 @@ MAX_BATCH_ITEMS = 100_000
 MAX_BATCH_BYTES = 32 << 20
 MAX_INBOX = 100_000
 TAIL_ENTRIES_PER_MESSAGE = 512
+SWITCH_INTERVAL_S = 0.0002
+_INLINE_SYNC = os.environ.get("TXLOG_INLINE_SYNC") == "1"
 GRPC_OPTIONS = [("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.keepalive_time_ms", 10_000),
                 ("grpc.keepalive_permit_without_calls", 1),
                 ("grpc.http2.max_pings_without_data", 0)]
+# A second server on the same port must fail, not silently share the port (gRPC enables SO_REUSEPORT by default).
+SERVER_OPTIONS = GRPC_OPTIONS + [("grpc.so_reuseport", 0)]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -413,10 +419,16 @@ class TxlogNode:
                     writes.append(GroupWrite(name, hs, entries, compactions.get(name)))
             if writes:
                 self._saving = True
+                t0 = loop.time()
                 try:
-                    await loop.run_in_executor(self._executor, self.storage.save, writes)
+                    if _INLINE_SYNC:
+                        inner = self._timed_save(writes)
+                    else:
+                        inner = await loop.run_in_executor(self._executor, self._timed_save, writes)
+                    self.stats["save_inner_us"] += inner
                 finally:
                     self._saving = False
+                self.stats["fsync_us"] += int(1e6 * (loop.time() - t0))
                 self.stats["fsyncs"] += 1
                 self.stats["fsync_entries"] += sum(len(w.entries) for w in writes)
                 for w in writes:
@@ -429,6 +441,11 @@ class TxlogNode:
                 for group, ready in item.readies:
                     self._advance(group, ready)
             self._wake.set()
+
+    def _timed_save(self, writes: list[GroupWrite]) -> int:
+        t0 = time.perf_counter()
+        self.storage.save(writes)
+        return int(1e6 * (time.perf_counter() - t0))
 
     # -- proposals ---------------------------------------------------------------------------------------------
     def _propose(self, proposals: list[_Proposal]) -> None:
@@ -503,6 +520,7 @@ class TxlogNode:
                 group.trim_at = entry.index    # compacted once the core has applied it too (see _advance)
         last = committed[-1].index
         group.applied_index = last
+        now = asyncio.get_running_loop().time()
         waiters = group.waiters
         done = 0
         for w in waiters:
@@ -517,6 +535,8 @@ class TxlogNode:
             else:
                 _resolve(w.future, pb.AppendResponse(status=pb.OK, index=w.index,
                                                      current_epoch=group.fencing.applied_epoch))
+                self.stats["commit_wait_us"] += int(1e6 * (now - w.deadline + self.config.append_timeout_ms / 1000))
+                self.stats["committed_waiters"] += 1
         del waiters[:done]
         group.notify_tailers()
 
@@ -714,10 +734,14 @@ class RaftService(pb_grpc.RaftServicer):
 
 async def serve(config: NodeConfig, listen: str) -> None:
     node = TxlogNode(config)
-    server = grpc.aio.server(options=GRPC_OPTIONS)
+    server = grpc.aio.server(options=SERVER_OPTIONS)
     pb_grpc.add_TxLogServicer_to_server(TxLogService(node), server)
     pb_grpc.add_RaftServicer_to_server(RaftService(node), server)
-    server.add_insecure_port(listen)
+    try:
+        server.add_insecure_port(listen)
+    except RuntimeError as exc:
+        node.storage.close()
+        raise CannotListen(f"cannot listen on {listen}: {exc}") from exc
     await server.start()
     log.info("txlog node %s serving on %s (logs: %s)", config.node_id, listen, ",".join(config.logs))
     loop = asyncio.get_running_loop()
@@ -732,6 +756,10 @@ async def serve(config: NodeConfig, listen: str) -> None:
         node.storage.close()
         log.info("txlog node %s stopped (%s)", config.node_id,
                  ", ".join(f"{k}={v}" for k, v in sorted(node.stats.items())))
+
+
+class CannotListen(Exception):
+    pass
 
 
 def parse_peers(values: list[str]) -> dict[str, str]:
@@ -769,10 +797,17 @@ def main(argv: list[str] | None = None) -> None:
         uvloop.install()
     except ImportError:
         pass
+    # The fsync runs in a worker thread; when it returns, that thread must win the GIL back from the event loop.
+    # With the default 5 ms switch interval that handoff cost ~0.5 ms per fsync on average (measured: the await
+    # of a save took 1.5 ms for a 1.0 ms save); 0.2 ms cuts it to ~0.1 ms: +40% appends/s at 50 appenders.
+    sys.setswitchinterval(float(os.environ.get("TXLOG_SWITCH_INTERVAL", SWITCH_INTERVAL_S)))
     try:
         asyncio.run(serve(config, args.listen))
     except StorageCorrupt as exc:
         log.critical("txlog node %s refuses to start: its storage is corrupt: %s", args.id, exc)
+        sys.exit(2)
+    except CannotListen as exc:
+        log.critical("txlog node %s refuses to start: %s", args.id, exc)
         sys.exit(2)
 
 

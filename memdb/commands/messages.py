@@ -129,3 +129,27 @@ ZRANGE_WITHSCORES_BYLEX = "ERR syntax error, WITHSCORES not supported in combina
 def at_least_one_input_key(command: str) -> str:
     """ZUNION/ZINTER/ZDIFF(STORE)/ZINTERCARD with numkeys < 1."""
     return f"ERR at least 1 input key is needed for '{command}' command"
+
+# -- bitmaps (bitops.c) ------------------------------------------------------------------------------------------
+BIT_OFFSET = "ERR bit offset is not an integer or out of range"
+BIT_VALUE = "ERR bit is not an integer or out of range"
+BITPOS_BIT = "ERR The bit argument must be 1 or 0."
+BITOP_NOT_SINGLE_KEY = "ERR BITOP NOT must be called with a single source key."
+BITFIELD_OVERFLOW_TYPE = "ERR Invalid OVERFLOW type specified"
+BITFIELD_TYPE = "ERR Invalid bitfield type. Use something like i16 u8. Note that u64 is not supported but i64 is."
+BITFIELD_RO_GET_ONLY = "ERR BITFIELD_RO only supports the GET subcommand"
+
+# -- hyperloglog (hyperloglog.c) ---------------------------------------------------------------------------------
+HLL_INVALID = "WRONGTYPE Key is not a valid HyperLogLog string value."
+HLL_CORRUPTED = "INVALIDOBJ Corrupted HLL object detected"
+
+# -- sort (sort.c) -----------------------------------------------------------------------------------------------
+SORT_NOT_DOUBLE = "ERR One or more scores can't be converted into double"
+SORT_RO_STORE = "ERR syntax error"
+
+# -- dump / restore (cluster.c) ----------------------------------------------------------------------------------
+DUMP_PAYLOAD_INVALID = "ERR DUMP payload version or checksum are wrong"
+RESTORE_BAD_DATA = "ERR Bad data format"
+RESTORE_INVALID_TTL = "ERR Invalid TTL value, must be >= 0"
+RESTORE_INVALID_IDLETIME = "ERR Invalid IDLETIME value, must be >= 0"
+RESTORE_INVALID_FREQ = "ERR Invalid FREQ value, must be >= 0 and <= 255"

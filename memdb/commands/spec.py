@@ -165,7 +165,10 @@ class Context:
 class Blocked:
     """Returned by a blocking command (BLPOP, BZPOPMIN, XREAD BLOCK...) when nothing is available yet.
     The node parks the client and re-runs the command (as a new log entry) when one of `keys` is modified,
-    or replies with `timeout_reply` once `timeout_ms` has passed (None = wait forever)."""
+    or replies with `timeout_reply` once `timeout_ms` has passed (None = wait forever).
+    `rerun_args`, when set, is what to re-run instead of the original args: XREAD BLOCK ... `$` must wait for
+    entries after the last id *at the time of the call*, so it is re-run with `$` replaced by that id."""
     keys: tuple[bytes, ...]
     timeout_ms: int | None
     timeout_reply: Any = NULL_ARRAY
+    rerun_args: list[bytes] | None = None

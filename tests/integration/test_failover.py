@@ -1,7 +1,9 @@
 """Zero acknowledged-write loss across failures (DESIGN.md invariants 1-3), with real processes and fsync.
 
-Each test runs a ledger workload through the primary endpoint, injects one failure, lets the cluster recover,
-and checks that every acknowledged write is on the new primary and, after catch-up, on every replica.
+Each test runs a ledger workload (writers and readers) through the primary endpoint, injects one failure, lets the
+cluster recover, and checks that every acknowledged write is on the new primary and, after catch-up, on every
+replica, and that the whole recorded history, with final reads from the new primary, is linearizable (which is
+what rules out a stale read from a deposed primary, or a lost or doubled INCR).
 """
 import signal
 import time
@@ -12,13 +14,11 @@ import redis
 from tests.integration.workload import COUNTER, Workload
 
 
-def run_until(workload: Workload, seconds: float) -> None:
-    time.sleep(seconds)
-
-
-def check_everywhere(cluster, ledger, timeout_s: float = 15.0) -> None:
+def check_everywhere(cluster, workload: Workload, timeout_s: float = 15.0) -> None:
+    ledger = workload.ledger
     primary = cluster.primary(timeout_s=timeout_s)
     ledger.check(cluster.client(primary))
+    workload.final_reads(cluster.client(primary))
     expected = cluster.client(primary).get(COUNTER)
     for n in cluster.data_nodes():
         if cluster.supervisor.procs[n.name].poll() is not None:
@@ -33,6 +33,10 @@ def check_everywhere(cluster, ledger, timeout_s: float = 15.0) -> None:
             assert time.monotonic() < deadline, f"{n.name} did not catch up"
             time.sleep(0.05)
         ledger.check(cluster.client(n.name))
+    result = workload.check_linearizable()
+    reads = sum(1 for op in workload.history.generation(0) if op.kind == "get")
+    assert reads > 20, f"only {reads} reads recorded"
+    print(f"linearizable: {result.summary()} ({reads} reads)")
 
 
 def test_kill_primary(cluster):
@@ -46,10 +50,10 @@ def test_kill_primary(cluster):
         time.sleep(1.5)
     assert new != old
     assert w.ledger.acked_writes > 50
-    took = w.ledger.failover_time_after(t_kill)
+    took = w.failover_time_after(t_kill)
     assert took is not None, "no write was acknowledged after the failover"
     print(f"failover (kill -9 primary -> first acknowledged write): {took:.2f}s")
-    check_everywhere(cluster, w.ledger)
+    check_everywhere(cluster, w)
 
 
 def test_kill_txlog_leader(cluster):
@@ -60,10 +64,10 @@ def test_kill_txlog_leader(cluster):
         t_kill = time.monotonic()
         cluster.kill(leader)
         time.sleep(3.0)
-    took = w.ledger.failover_time_after(t_kill)
+    took = w.failover_time_after(t_kill)
     assert took is not None, "writes did not resume after the txlog leader died"
     print(f"txlog leader kill -> first acknowledged write: {took:.2f}s")
-    check_everywhere(cluster, w.ledger)
+    check_everywhere(cluster, w)
 
 
 def test_kill_primary_zone(cluster):
@@ -79,15 +83,16 @@ def test_kill_primary_zone(cluster):
         new = cluster.primary(exclude=old, timeout_s=10)
         time.sleep(1.5)
     assert cluster.node(new).zone != zone
-    took = w.ledger.failover_time_after(t_kill)
+    took = w.failover_time_after(t_kill)
     assert took is not None
     print(f"zone {zone} kill -> first acknowledged write: {took:.2f}s")
-    check_everywhere(cluster, w.ledger)
+    check_everywhere(cluster, w)
 
 
 def test_paused_primary_is_deposed_and_rejoins(cluster):
     """SIGSTOP the primary: a replica takes over; when the old one resumes it acknowledges nothing, serves no
-    read, and rejoins as a replica that catches up."""
+    read as a primary, and rejoins as a replica that catches up. Readers through the endpoint keep reading the
+    whole time, so a read served by the deposed node after its lease would make the history non-linearizable."""
     endpoint = cluster.plan.base_port
     old = cluster.primary()
     stale_client = cluster.client(old, socket_timeout=5)
@@ -114,7 +119,7 @@ def test_paused_primary_is_deposed_and_rejoins(cluster):
     while cluster.role(old) != "slave":
         assert time.monotonic() < deadline, "the deposed primary did not rejoin as a replica"
         time.sleep(0.1)
-    check_everywhere(cluster, w.ledger)
+    check_everywhere(cluster, w)
 
 
 def test_power_loss_all_nodes(cluster):
@@ -128,4 +133,48 @@ def test_power_loss_all_nodes(cluster):
         if n.kind != "endpoint":
             cluster.restart(n.name)
     assert w.ledger.acked_writes > 50
-    check_everywhere(cluster, w.ledger, timeout_s=30)
+    check_everywhere(cluster, w, timeout_s=30)
+
+
+
+
+def test_planned_failover_under_load(cluster):
+    """FAILOVER hands the shard over while the old primary stays up: its clients' connections through the
+    endpoint stay open until the endpoint moves, so a read it answered after stepping down would show here."""
+    endpoint = cluster.plan.base_port
+    with Workload(lambda: endpoint) as w:
+        time.sleep(0.5)
+        for _ in range(3):
+            old = cluster.primary()
+            cluster.client(old).execute_command("FAILOVER")
+            cluster.primary(exclude=old, timeout_s=10)
+            time.sleep(0.7)
+    check_everywhere(cluster, w)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "memdb bug: the endpoint keeps routing new connections to the last primary while no node holds a lease "
+    "(memdb/endpoint.py poll: `new = ... else self.primary`), and a data node serves GET to any plain client "
+    "as a replica, even while it is still replaying the log after a restart. So a primary that is kill -9'd "
+    "and restarted answers reads through the primary endpoint from an empty or partly replayed keyspace "
+    "(GET -> nil for keys with acknowledged values) until a primary holds a lease: not linearizable. Found by "
+    "bench/chaos.py (seed 2, cycle 9: zone a killed and restarted after 0.59 s); the replicas are paused here "
+    "only to hold the window open so it reproduces every time (1 in 3 without the pause)"))
+def test_restarted_primary_serves_no_stale_reads_through_endpoint(cluster):
+    endpoint = cluster.plan.base_port
+    filler = cluster.client(endpoint)
+    for i in range(40):          # a log that takes a while to replay: 40 entries of 2,000 keys each
+        filler.mset({f"filler:{i}:{k}": "x" * 20 for k in range(2000)})
+    with Workload(lambda: endpoint) as w:
+        time.sleep(1.0)
+        old = cluster.primary()
+        replicas = [n.name for n in cluster.data_nodes() if n.name != old]
+        for name in replicas:
+            cluster.kill(name, signal.SIGSTOP)
+        cluster.kill(old)
+        cluster.restart(old)     # back on the same port; the endpoint still points there
+        time.sleep(3.0)
+        for name in replicas:
+            cluster.kill(name, signal.SIGCONT)
+        time.sleep(1.0)
+    check_everywhere(cluster, w)

@@ -282,6 +282,9 @@ def test_trim_then_tail_below_and_restart(cluster):
         try:
             indexes = [await client.append(f"item-{i}".encode(), 0) for i in range(40)]
             below = indexes[20]
+            for node in cluster.nodes.values():          # Trim only cuts below what every member holds
+                await wait_until(lambda: caught_up(node.address, indexes[-1]))
+            await asyncio.sleep(0.2)                     # and the leader has heard so (next heartbeat)
             response = await client.trim(below)
             assert response.status == pb.OK and response.first_index == below
             with pytest.raises(LogTrimmed):
@@ -337,9 +340,13 @@ def test_corrupt_storage_refuses_to_start(cluster, damage):
     with open(path, "r+b") as f:
         data = f.read()
         if damage == "flip":
-            at = data.index(marker) + 5
-            f.seek(at)
-            f.write(bytes([data[at] ^ 0x01]))
+            # every copy: LMDB is copy-on-write, so stale copies of the page may sit in free pages too
+            at = data.find(marker)
+            assert at >= 0
+            while at >= 0:
+                f.seek(at + 5)
+                f.write(bytes([data[at + 5] ^ 0x01]))
+                at = data.find(marker, at + 1)
         elif damage == "truncate":
             f.truncate(len(data) // 2)
         else:
@@ -478,6 +485,7 @@ def test_dead_peer_costs_the_leader_no_cpu(cluster):
 
 def test_node_started_twice_on_one_directory_fails_clearly(cluster):
     """Not a corruption: the second process cannot bind the port (or lock the store) and exits non-zero."""
+    run(wait_for_leader(cluster.addresses, LOG))       # every node is up and listening
     node = cluster.nodes["a"]
     twin = type(node)(node.node_id + "-twin", node.address, list(node.args), node.log_path + ".twin")
     twin.start()

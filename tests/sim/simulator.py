@@ -329,22 +329,27 @@ class Simulator:
             node = self.nodes[nid]
             if node is None:
                 continue
-            self.check(node.commit >= self.last_commit[nid],
-                       lambda: f"{nid}: commit goes back {self.last_commit[nid]} -> {node.commit}")
-            self.check(node.commit <= node.log.last_index,
-                       lambda: f"{nid}: commit {node.commit} beyond its log ({node.log.last_index})")
-            self.last_commit[nid] = node.commit
+            commit = node.commit
+            if commit < self.last_commit[nid]:
+                self.fail(f"{nid}: commit goes back {self.last_commit[nid]} -> {commit}")
+            if commit > node.log.last_index:
+                self.fail(f"{nid}: commit {commit} beyond its log ({node.log.last_index})")
+            self.last_commit[nid] = commit
             if node.role is Role.LEADER:
                 holder = self.leader_of_term.setdefault(node.term, nid)
-                self.check(holder == nid, lambda: f"election safety: {holder} and {nid} both lead term {node.term}")
+                if holder != nid:
+                    self.fail(f"election safety: {holder} and {nid} both lead term {node.term}")
                 if node.term not in self.leader_logs:
-                    self.stats.elections += 1
-                    log = [node.log.term(i) for i in range(1, node.log.last_index + 1)]
-                    self.leader_logs[node.term] = log
-                    self._record("elected", nid, node.term)
-                    for e, commit_term in zip(self.committed, self.commit_term):
-                        if commit_term < node.term:
-                            self._check_leader_has(node.term, log, e, commit_term)
+                    self._on_elected(nid, node)
+
+    def _on_elected(self, nid: str, node: RaftNode) -> None:
+        self.stats.elections += 1
+        log = [node.log.term(i) for i in range(1, node.log.last_index + 1)]
+        self.leader_logs[node.term] = log
+        self._record("elected", nid, node.term)
+        for e, commit_term in zip(self.committed, self.commit_term):
+            if commit_term < node.term:
+                self._check_leader_has(node.term, log, e, commit_term)
 
     def check_full(self) -> None:
         """Re-check the global properties from scratch (slower; hypothesis @invariant and end of schedules)."""
@@ -637,10 +642,13 @@ class Simulator:
         self.check(took is not None,
                    lambda: f"liveness: {ticks_max} ticks after healing, no leader committed a proposal everywhere "
                            f"(roles: {[(nid, n.role.name, n.term) for nid, n in self.nodes.items()]})")
-        lengths = {len(self.applied[nid]) for nid in self.ids}
-        self.check(len(lengths) == 1, lambda: f"after settling, applied lengths differ: {lengths}")
+        elapsed = self.now - start
+        # Then every node applies the same sequence (entries committed meanwhile included).
+        settled = self.run_ticks(ticks_max, until=lambda: len({len(self.applied[nid]) for nid in self.ids}) == 1)
+        self.check(settled is not None,
+                   lambda: f"after settling, applied lengths differ: {[len(self.applied[n]) for n in self.ids]}")
         self.check_full()
-        return self.now - start
+        return elapsed
 
 
 # -- schedules derived from a seed ----------------------------------------------------------------------------
@@ -687,5 +695,10 @@ def run_seed(seed: int, trace: list[str] | None = None) -> Simulator:
     sim.trace_log = trace
     sim.run_random(steps)
     sim.check_full()
-    sim.heal_and_check_liveness(ticks_max=HEAL_ELECTION_TIMEOUTS_MAX * sim.config.election_ticks)
+    # Budget: elections, plus shipping the backlog of uncommitted entries at the configured batch size.
+    last = max([len(d.entries) for d in sim.disks.values()] + [n.log.last_index for n in sim.nodes.values() if n])
+    backlog = last - min(d.hard_state.commit for d in sim.disks.values())
+    batch = min(sim.config.max_entries_per_message, sim.config.max_inflight_entries)
+    sim.heal_and_check_liveness(ticks_max=HEAL_ELECTION_TIMEOUTS_MAX * sim.config.election_ticks
+                                + 2 * backlog // batch)
     return sim

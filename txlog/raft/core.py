@@ -451,13 +451,9 @@ class RaftNode:
                     pr.next = max(pr.next, m.index + 1)
                     pr.probing = False
                     self._maybe_commit()
-                elif pr.probing and m.index >= pr.next - 1:
+                elif pr.probing:
                     pr.next = max(pr.next, m.index + 1)
                     pr.probing = False
-                else:
-                    # A stale or duplicated ack: no news, and the outstanding probe is still unanswered. Sending
-                    # on it would let every stale ack spawn another append, which spawns another stale ack...
-                    return
                 pr.probe_sent = False
                 if pr.next <= self.log.last_index:
                     self._send_append(m.frm)
@@ -500,8 +496,8 @@ class RaftNode:
         if pr.probing and pr.probe_sent:
             return
         if not pr.probing and pr.next - pr.match - 1 >= self.config.max_inflight_entries:
-            return   # flow control: wait for acknowledgements (a probe is a single append: never held back, since
-                     # `match` is only a lower bound then and next - match can exceed the limit forever)
+            return   # flow control: wait for acknowledgements. Not for a probe: it is one append, and while probing
+                     # `match` is only a lower bound (0 for a new leader), so next - match could block it forever.
         prev = pr.next - 1
         prev_term = self.log.term(prev)
         if prev_term is None:

@@ -1,0 +1,825 @@
+"""AsyncClient: the asyncio client. The sync Client (memdb/client/sync.py) runs one of these on its own loop thread.
+
+Theory of operation
+-------------------
+* Topology. The client asks its seeds (and every node it has learnt of) for `Topology`, keeps for each shard the
+  answer with the highest epoch, and maps each of the 16384 hash slots to its shard. A command's keys (from the
+  command table, memdb.commands.dispatch.lookup) pick the slot; keys of different slots raise CrossSlotError before
+  anything is sent. The topology is refreshed (one refresh at a time, shared by all callers) on a MOVED reply, on a
+  lost connection (gRPC UNAVAILABLE and friends), and on READONLY / TRYAGAIN / CLUSTERDOWN replies, which is what a
+  failover looks like from outside.
+* Transport. One gRPC channel per data node and, on it, one long-lived `Pipeline` stream shared by every caller:
+  requests carry a request_id and the replies come back in order, so a single command costs one stream message
+  instead of one unary RPC (Python's unary gRPC tops out near 3k RPC/s). Blocking commands (BLPOP, ...) use unary
+  `Execute` instead, since the server answers a stream in order and a parked pop would hold up every later reply.
+* Exactly-once writes. A write (Flag.WRITE in the command table) gets the next `client_seq` of this client's random
+  `client_id`; every retry of it reuses the number, so the server's table (memdb/dedup.py) applies it once and gives
+  a retry the first reply. Writes are retried until the call's deadline, never after it.
+* Read-your-writes. Each write's Response.index (per shard: every shard has its own log) is remembered; a read sent
+  to a replica carries min_index = that index, so the replica answers only once it has applied the client's writes.
+"""
+from __future__ import annotations
+
+import asyncio
+import bisect
+import dataclasses
+import logging
+import random
+import time
+import uuid
+from typing import Any, Callable, Iterable, Sequence
+
+import grpc
+
+from memdb.client import exceptions as exc
+from memdb.client.commands import Commands, Parse
+from memdb.client.values import encode_args, from_value
+from memdb.cluster import NUM_SLOTS, key_slot
+from memdb.commands.dispatch import lookup
+from memdb.commands.spec import CommandError, Flag
+from memdb.generated import memdb_pb2 as pb
+from memdb.generated import memdb_pb2_grpc as pb_grpc
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT_S = 10.0
+# Writes in flight per client are limited so that a retry always lands inside the server's exactly-once window
+# (memdb/dedup.py keeps the last 256 replies per client): while the oldest unfinished write is outstanding, no
+# write numbered `oldest + WRITE_WINDOW` or higher is sent, so fewer than 2 * WRITE_WINDOW = 256 replies can be
+# recorded after it and it can never be evicted before its retry.
+WRITE_WINDOW = 128
+TOPOLOGY_PROBE_TIMEOUT_S = 1.0
+REFRESH_MIN_INTERVAL_S = 0.05
+BACKOFF_MIN_S, BACKOFF_MAX_S = 0.02, 0.25
+NODE_DOWN_S = 1.0
+MAX_MESSAGE_BYTES = 512 << 20
+GRPC_OPTIONS = [("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.initial_reconnect_backoff_ms", 100), ("grpc.max_reconnect_backoff_ms", 1000)]
+# Transport failures after which the request may or may not have reached the node: retried (writes with their
+# client_seq), after a topology refresh.
+RETRYABLE_CODES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED, grpc.StatusCode.UNKNOWN,
+                             grpc.StatusCode.INTERNAL, grpc.StatusCode.ABORTED})
+# Error replies that mean "not here / not now": refresh the topology and retry. A READONLY or TRYAGAIN write was
+# either not applied or is deduplicated by its client_seq, so retrying it is safe.
+RETRYABLE_REPLIES = ("MOVED", "READONLY", "TRYAGAIN", "CLUSTERDOWN")
+
+
+class _TransportError(Exception):
+    def __init__(self, code: grpc.StatusCode, details: str):
+        super().__init__(f"{code.name}: {details}")
+        self.code = code
+
+
+@dataclasses.dataclass(slots=True)
+class _Node:
+    name: str
+    zone: str
+    address: str            # host:grpc_port
+    role: str
+
+
+@dataclasses.dataclass(slots=True)
+class _Shard:
+    name: str
+    ranges: list[tuple[int, int]]
+    nodes: list[_Node]      # primary first
+    epoch: int
+
+    @property
+    def primary(self) -> _Node | None:
+        return next((n for n in self.nodes if n.role == "primary"), None)
+
+    @property
+    def replicas(self) -> list[_Node]:
+        return [n for n in self.nodes if n.role != "primary"]
+
+
+class _Topology:
+    """Shards and the slot -> shard map, from Topology answers."""
+
+    def __init__(self, shards: Sequence[_Shard]):
+        self.shards = {s.name: s for s in shards}
+        bounds = sorted((lo, hi, s.name) for s in shards for lo, hi in s.ranges)
+        self._starts = [lo for lo, _, _ in bounds]
+        self._bounds = bounds
+
+    def shard_of_slot(self, slot: int) -> _Shard | None:
+        i = bisect.bisect_right(self._starts, slot) - 1
+        if i >= 0:
+            lo, hi, name = self._bounds[i]
+            if lo <= slot <= hi:
+                return self.shards[name]
+        return None
+
+    def addresses(self) -> list[str]:
+        return [n.address for s in self.shards.values() for n in s.nodes]
+
+
+class _Mux:
+    """One long-lived Pipeline stream to a node, shared by all callers: request_id -> future."""
+
+    def __init__(self, stub: pb_grpc.MemdbStub):
+        self._queue: asyncio.Queue = asyncio.Queue()
+        self._pending: dict[int, asyncio.Future] = {}
+        self._next_id = 1
+        self.broken: _TransportError | None = None
+        self._call = stub.Pipeline(self._requests())
+        self._reader = asyncio.get_running_loop().create_task(self._read())   # owned: cancelled by close()
+
+    async def _requests(self):
+        while (request := await self._queue.get()) is not None:
+            yield request
+
+    async def _read(self) -> None:
+        error = _TransportError(grpc.StatusCode.CANCELLED, "stream closed")
+        try:
+            async for response in self._call:
+                future = self._pending.pop(response.request_id, None)
+                if future is not None and not future.done():
+                    future.set_result(response)
+        except grpc.aio.AioRpcError as e:
+            error = _TransportError(e.code(), e.details() or "")
+        except asyncio.CancelledError:
+            pass
+        finally:
+            self.broken = error
+            for future in self._pending.values():
+                if not future.done():
+                    future.set_exception(error)
+            self._pending.clear()
+
+    def send(self, request: pb.Request) -> asyncio.Future:
+        future = asyncio.get_running_loop().create_future()
+        if self.broken is not None:
+            future.set_exception(self.broken)
+            return future
+        request.request_id = self._next_id
+        self._next_id += 1
+        self._pending[request.request_id] = future
+        self._queue.put_nowait(request)
+        return future
+
+    def forget(self, future: asyncio.Future) -> None:
+        for rid, f in list(self._pending.items()):
+            if f is future:
+                del self._pending[rid]
+                break
+
+    async def close(self) -> None:
+        self._queue.put_nowait(None)
+        self._call.cancel()
+        self._reader.cancel()
+        try:
+            await self._reader
+        except asyncio.CancelledError:
+            pass
+
+
+class _Connection:
+    def __init__(self, address: str, credentials: grpc.ChannelCredentials | None):
+        if credentials is not None:
+            self.channel = grpc.aio.secure_channel(address, credentials, options=GRPC_OPTIONS)
+        else:
+            self.channel = grpc.aio.insecure_channel(address, options=GRPC_OPTIONS)
+        self.stub = pb_grpc.MemdbStub(self.channel)
+        self._mux: _Mux | None = None
+
+    def mux(self) -> _Mux:
+        if self._mux is None or self._mux.broken is not None:
+            self._mux = _Mux(self.stub)
+        return self._mux
+
+    async def close(self) -> None:
+        if self._mux is not None:
+            await self._mux.close()
+        await self.channel.close()
+
+
+@dataclasses.dataclass(slots=True)
+class _Call:
+    """One command on its way: everything a retry needs to send it again identically."""
+    args: list[bytes]
+    parse: Parse | None
+    is_write: bool
+    retry_safe: bool                # a transport failure may be retried (a read, or a write with a client_seq)
+    blocking: bool
+    slot: int | None
+    seq: int                        # 0 = no client_seq (reads)
+    deadline: float                 # time.monotonic()
+    raise_on_error: bool = True
+    node: _Node | None = None
+    shard: _Shard | None = None
+    force_primary: bool = False
+
+
+def parse_seeds(seeds: str | Iterable[str | tuple[str, int]]) -> list[str]:
+    if isinstance(seeds, str):
+        seeds = [s.strip() for s in seeds.split(",") if s.strip()]
+    out = []
+    for seed in seeds:
+        if isinstance(seed, tuple):
+            host, port = seed
+            seed = f"{host}:{port}"
+        if ":" not in seed:
+            raise exc.DataError(f"a seed must be host:port (the gRPC port of a data node), not {seed!r}")
+        out.append(seed)
+    if not out:
+        raise exc.DataError("at least one seed endpoint (host:port) is needed")
+    return out
+
+
+class AsyncClient(Commands):
+    """The asyncio client. `await client.set("k", "v")`; `async with AsyncClient([...]) as client:`."""
+
+    def __init__(self, seeds: str | Iterable[str | tuple[str, int]], *, timeout: float = DEFAULT_TIMEOUT_S,
+                 decode_responses: bool = False, read_from: str = "primary", zone: str | None = None,
+                 db: int = 0, tls: bool = False, root_certificates: bytes | None = None,
+                 private_key: bytes | None = None, certificate_chain: bytes | None = None,
+                 client_id: str | None = None):
+        if read_from not in ("primary", "replica"):
+            raise exc.DataError(f"read_from must be 'primary' or 'replica', not {read_from!r}")
+        if timeout is None or timeout <= 0:
+            raise exc.DataError("timeout must be a positive number of seconds")
+        self.seeds = parse_seeds(seeds)
+        self.timeout = float(timeout)
+        self.decode_responses = decode_responses
+        self.read_from = read_from
+        self.zone = zone
+        self.db = db
+        self.client_id = client_id or uuid.uuid4().hex
+        self._credentials = (grpc.ssl_channel_credentials(root_certificates, private_key, certificate_chain)
+                             if tls or root_certificates is not None else None)
+        self._connections: dict[str, _Connection] = {}
+        self._topology: _Topology | None = None
+        self._refreshing: asyncio.Future | None = None
+        self._refreshed_at = 0.0
+        self._down_until: dict[str, float] = {}
+        self._next_seq = 1
+        self._outstanding: set[int] = set()
+        self._window_open: asyncio.Event | None = None
+        self._last_write_index: dict[str, int] = {}   # shard -> index of this client's last write there
+        self._replica_reads = read_from == "replica"
+        self._transactions_supported: bool | None = None
+        self._rng = random.Random()
+        self.stats = {"retries": 0, "refreshes": 0}
+
+    # -- lifecycle -------------------------------------------------------------------------------------------------
+    async def __aenter__(self) -> "AsyncClient":
+        return self
+
+    async def __aexit__(self, *exc_info) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        connections, self._connections = self._connections, {}
+        for connection in connections.values():
+            await connection.close()
+
+    async def connect(self, timeout: float | None = None) -> "AsyncClient":
+        """Fetch the topology now (otherwise the first command does)."""
+        await self._refresh(time.monotonic() + (timeout or self.timeout), force=True)
+        return self
+
+    def _connection(self, address: str) -> _Connection:
+        connection = self._connections.get(address)
+        if connection is None:
+            connection = self._connections[address] = _Connection(address, self._credentials)
+        return connection
+
+    # -- topology --------------------------------------------------------------------------------------------------
+    async def topology(self) -> dict[str, dict[str, Any]]:
+        """The topology the client routes by: {shard: {"slots": [(lo, hi)], "nodes": [(name, zone, address,
+        role)], "epoch": n}}."""
+        if self._topology is None:
+            await self._refresh(time.monotonic() + self.timeout, force=True)
+        return {s.name: {"slots": s.ranges, "nodes": [(n.name, n.zone, n.address, n.role) for n in s.nodes],
+                         "epoch": s.epoch} for s in self._topology.shards.values()}
+
+    async def _refresh(self, deadline: float, force: bool = False) -> None:
+        """Refresh the topology; concurrent callers share one refresh."""
+        if not force and self._topology is not None and time.monotonic() - self._refreshed_at < REFRESH_MIN_INTERVAL_S:
+            return
+        if self._refreshing is None:
+            self._refreshing = asyncio.get_running_loop().create_task(self._fetch_topology(deadline))
+        refreshing = self._refreshing
+        try:
+            await asyncio.wait_for(asyncio.shield(refreshing), max(0.0, deadline - time.monotonic()))
+        except TimeoutError:
+            raise exc.TimeoutError("timed out fetching the topology") from None
+        finally:
+            if refreshing.done() and self._refreshing is refreshing:
+                self._refreshing = None
+
+    async def _fetch_topology(self, deadline: float) -> None:
+        self.stats["refreshes"] += 1
+        last_error = "no answer"
+        backoff = BACKOFF_MIN_S
+        while True:
+            addresses = list(dict.fromkeys([*(self._topology.addresses() if self._topology else []), *self.seeds]))
+            probe_s = max(0.05, min(TOPOLOGY_PROBE_TIMEOUT_S, deadline - time.monotonic()))
+            answers = await asyncio.gather(*[self._ask_topology(a, probe_s) for a in addresses],
+                                           return_exceptions=True)
+            best: dict[str, _Shard] = {}
+            for answer in answers:
+                if isinstance(answer, BaseException):
+                    last_error = str(answer)
+                    continue
+                for shard in answer:
+                    if shard.name not in best or shard.epoch > best[shard.name].epoch:
+                        best[shard.name] = shard
+            if best:
+                self._topology = _Topology(list(best.values()))
+                self._refreshed_at = time.monotonic()
+                return
+            if time.monotonic() + backoff >= deadline:
+                raise exc.ConnectionError(f"could not fetch the topology from any of {addresses}: {last_error}")
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, BACKOFF_MAX_S)
+
+    async def _ask_topology(self, address: str, timeout_s: float) -> list[_Shard]:
+        try:
+            answer = await self._connection(address).stub.Topology(pb.TopologyRequest(), timeout=timeout_s)
+        except grpc.aio.AioRpcError as e:
+            raise exc.ConnectionError(f"{address}: {e.code().name} {e.details()}") from None
+        return [_Shard(s.name, [(r.start, r.end) for r in s.slots],
+                       [_Node(n.name, n.zone, f"{n.host}:{n.grpc_port}", n.role) for n in s.nodes], s.epoch)
+                for s in answer.shards]
+
+    # -- the command path ------------------------------------------------------------------------------------------
+    def _command(self, args: list, parse: Parse | None = None, **options: Any):
+        return self._execute(args, parse, **options)
+
+    async def execute(self, *args: Any, timeout: float | None = None) -> Any:
+        """Any command; its reply as the natural Python value (see memdb.client.values.from_value)."""
+        return await self._execute(list(args), None, timeout=timeout)
+
+    execute_command = execute
+
+    async def _execute(self, args: list, parse: Parse | None, timeout: float | None = None,
+                       block_s: float | None = None) -> Any:
+        call = await self._prepare(args, parse, timeout, block_s)
+        return await self._finish(call, self._submit(call))
+
+    async def _prepare(self, args: list, parse: Parse | None, timeout: float | None, block_s: float | None,
+                       raise_on_error: bool = True) -> _Call:
+        wire = encode_args(args)
+        if not wire:
+            raise exc.DataError("empty command")
+        timeout_s = self.timeout if timeout is None else timeout
+        if timeout_s <= 0:
+            raise exc.DataError("timeout must be a positive number of seconds")
+        if block_s is not None:
+            try:
+                block_s = float(block_s)
+            except (TypeError, ValueError):
+                raise exc.DataError(f"invalid blocking timeout {block_s!r}") from None
+            if block_s < 0:
+                raise exc.DataError("a blocking timeout must not be negative")
+            # a blocking pop waits on the server first: the call's deadline starts after that (0 = forever)
+            timeout_s = float("inf") if block_s == 0 else timeout_s + block_s
+        name = wire[0].upper()
+        if name in (b"MULTI", b"EXEC", b"DISCARD", b"WATCH", b"UNWATCH"):
+            raise exc.DataError(f"{name.decode()} needs a connection of its own: use transaction() or pipeline"
+                                "(transaction=True)")
+        try:
+            spec = lookup(wire)
+            is_write = Flag.WRITE in spec.flags
+            blocking = Flag.BLOCKING in spec.flags
+            known = True
+            slots = {key_slot(wire[i]) for i in spec.key_positions(wire) if i < len(wire)}
+        except CommandError:
+            # unknown here (or a wrong arity): the server gives the error; sent once, to a primary, not retried
+            is_write, blocking, known, slots = True, False, False, set()
+        if len(slots) > 1:
+            raise exc.CrossSlotError(f"CROSSSLOT the keys of {name.decode()} hash to different slots "
+                                     f"({sorted(slots)}); use a {{hash tag}} to keep them together")
+        seq = 0
+        deadline = time.monotonic() + timeout_s
+        if is_write and known:
+            seq = await self._acquire_seq(deadline)
+        return _Call(wire, parse, is_write, retry_safe=known, blocking=blocking,
+                     slot=slots.pop() if slots else None, seq=seq, deadline=deadline, raise_on_error=raise_on_error)
+
+    async def _acquire_seq(self, deadline: float) -> int:
+        while self._outstanding and self._next_seq - min(self._outstanding) >= WRITE_WINDOW:
+            if self._window_open is None:
+                self._window_open = asyncio.Event()
+            try:
+                await asyncio.wait_for(self._window_open.wait(), max(0.0, deadline - time.monotonic()))
+            except TimeoutError:
+                raise exc.TimeoutError("timed out waiting for the write window (too many writes in flight)") from None
+        seq = self._next_seq
+        self._next_seq += 1
+        self._outstanding.add(seq)
+        return seq
+
+    def _release_seq(self, seq: int) -> None:
+        if seq:
+            self._outstanding.discard(seq)
+            if self._window_open is not None:
+                self._window_open.set()
+                self._window_open = None
+
+    def _pick_node(self, call: _Call) -> tuple[_Shard | None, _Node | None]:
+        topology = self._topology
+        if topology is None:
+            return None, None
+        if call.slot is None:
+            shard = topology.shards[min(topology.shards)] if topology.shards else None
+        else:
+            shard = topology.shard_of_slot(call.slot)
+        if shard is None:
+            return None, None
+        if call.is_write or not self._replica_reads or call.force_primary:
+            return shard, shard.primary
+        now = time.monotonic()
+        replicas = [n for n in shard.replicas if self._down_until.get(n.address, 0) <= now]
+        local = [n for n in replicas if self.zone and n.zone == self.zone]
+        pool = local or replicas
+        return shard, (self._rng.choice(pool) if pool else shard.primary)
+
+    def _submit(self, call: _Call) -> asyncio.Future | None:
+        """Send the call to its node now (no await: pipelines keep their order); None if there is no node yet."""
+        shard, node = self._pick_node(call)
+        call.shard, call.node = shard, node
+        if node is None:
+            return None
+        request = pb.Request(args=call.args, db=self.db)
+        if call.seq:
+            request.client_id, request.client_seq = self.client_id, call.seq
+        if not call.is_write and node.role != "primary" and shard is not None:
+            request.min_index = self._last_write_index.get(shard.name, 0)
+        connection = self._connection(node.address)
+        if call.blocking:
+            remaining = call.deadline - time.monotonic()
+            return asyncio.ensure_future(connection.stub.Execute(
+                request, timeout=None if remaining == float("inf") else max(0.001, remaining)))
+        return connection.mux().send(request)
+
+    async def _finish(self, call: _Call, future: asyncio.Future | None) -> Any:
+        """Await the reply; on a retryable failure refresh the topology and send again (same client_seq) until
+        the deadline."""
+        backoff = BACKOFF_MIN_S
+        last_error: Exception | None = None
+        try:
+            while True:
+                if future is None:                      # no topology yet, or no node for the slot
+                    try:
+                        await self._refresh(call.deadline)
+                    except exc.TimeoutError:
+                        raise self._timeout(call, last_error) from None
+                    future = self._submit(call)
+                    if future is None:
+                        last_error = exc.ClusterDownError(f"CLUSTERDOWN no shard serves slot {call.slot}")
+                        if not await self._backoff(call, backoff):
+                            raise last_error
+                        backoff = min(backoff * 2, BACKOFF_MAX_S)
+                        continue
+                try:
+                    remaining = call.deadline - time.monotonic()
+                    if remaining == float("inf"):
+                        response = await future
+                    else:
+                        response = await asyncio.wait_for(future, max(0.0, remaining))
+                except TimeoutError:
+                    raise self._timeout(call, last_error) from None
+                except (_TransportError, grpc.aio.AioRpcError) as e:
+                    code = e.code if isinstance(e, _TransportError) else e.code()
+                    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+                        raise self._timeout(call, last_error) from None
+                    if code not in RETRYABLE_CODES or not call.retry_safe:
+                        raise exc.ConnectionError(f"{call.node.address}: {e}") from None
+                    last_error = exc.ConnectionError(f"{call.node.address}: {e}")
+                    self._down_until[call.node.address] = time.monotonic() + NODE_DOWN_S
+                    future = None
+                    self.stats["retries"] += 1
+                    if not await self._backoff(call, backoff / 2):
+                        raise self._timeout(call, last_error) from None
+                    backoff = min(backoff * 2, BACKOFF_MAX_S)
+                    continue
+                reply = response.reply
+                if reply.WhichOneof("kind") == "error" and reply.error.startswith(RETRYABLE_REPLIES) \
+                        and call.retry_safe:
+                    last_error = exc.error_from_reply(reply.error)
+                    if reply.error.startswith("MOVED") and call.node is not None and call.node.role != "primary":
+                        # a replica that refuses reads on gRPC (cluster mode without READONLY): use the primary
+                        call.force_primary = True
+                        self._replica_reads = False
+                        log.warning("replica %s redirects gRPC reads (%s); reading from primaries", call.node.name,
+                                    reply.error)
+                    future = None
+                    self.stats["retries"] += 1
+                    if not await self._backoff(call, backoff):
+                        raise last_error
+                    backoff = min(backoff * 2, BACKOFF_MAX_S)
+                    continue
+                if call.is_write and call.shard is not None:
+                    name = call.shard.name
+                    if response.index > self._last_write_index.get(name, 0):
+                        self._last_write_index[name] = response.index
+                if reply.WhichOneof("kind") == "error" and "too old to deduplicate" in reply.error:
+                    raise exc.RetryWindowError(reply.error)
+                value = from_value(reply, self.decode_responses, raise_errors=call.raise_on_error)
+                if call.parse is None or value is None or isinstance(value, exc.ResponseError):
+                    return value
+                return call.parse(value)
+        finally:
+            self._release_seq(call.seq)
+
+    async def _backoff(self, call: _Call, delay_s: float) -> bool:
+        """Sleep a little (with jitter) before a retry; False if the deadline does not leave room for one."""
+        delay_s *= 0.5 + self._rng.random()
+        if time.monotonic() + delay_s >= call.deadline:
+            return False
+        await asyncio.sleep(delay_s)
+        return True
+
+    def _timeout(self, call: _Call, last_error: Exception | None) -> Exception:
+        what = call.args[0].decode(errors="replace")
+        if isinstance(last_error, (exc.ReadOnlyError, exc.ClusterDownError)):
+            return last_error
+        detail = f" (last failure: {last_error})" if last_error else ""
+        ambiguous = "; the write may or may not have been applied" if call.is_write else ""
+        return exc.TimeoutError(f"{what} timed out{ambiguous}{detail}")
+
+    # -- whole-keyspace commands -----------------------------------------------------------------------------------
+    async def _primaries(self, timeout: float | None) -> list[tuple[_Shard, int]]:
+        if self._topology is None:
+            await self._refresh(time.monotonic() + (timeout or self.timeout), force=True)
+        # one representative slot per shard routes a keyless command to that shard's primary
+        return [(s, s.ranges[0][0]) for s in self._topology.shards.values() if s.ranges]
+
+    async def _on_every_shard(self, args: list, timeout: float | None = None) -> list[Any]:
+        results = []
+        for shard, slot in await self._primaries(timeout):
+            call = await self._prepare(args, None, timeout, None)
+            call.slot, call.force_primary = slot, True
+            results.append(await self._finish(call, self._submit(call)))
+        return results
+
+    async def keys(self, pattern: str | bytes = "*", timeout: float | None = None) -> list:
+        return [k for part in await self._on_every_shard(["KEYS", pattern], timeout) for k in part]
+
+    async def dbsize(self, timeout: float | None = None) -> int:
+        return sum(await self._on_every_shard(["DBSIZE"], timeout))
+
+    async def flushdb(self, timeout: float | None = None) -> bool:
+        return all(await self._on_every_shard(["FLUSHDB"], timeout))
+
+    async def flushall(self, timeout: float | None = None) -> bool:
+        return all(await self._on_every_shard(["FLUSHALL"], timeout))
+
+    async def scan_iter(self, match: str | bytes | None = None, count: int | None = None,
+                        _type: str | None = None):
+        """Every key (matching `match`), shard by shard, with SCAN cursors."""
+        for _, slot in await self._primaries(None):
+            cursor = b"0"
+            while True:
+                args: list[Any] = ["SCAN", cursor]
+                if match is not None:
+                    args += ["MATCH", match]
+                if count is not None:
+                    args += ["COUNT", count]
+                if _type is not None:
+                    args += ["TYPE", _type]
+                call = await self._prepare(args, None, None, None)
+                call.slot, call.force_primary = slot, True
+                cursor, keys = await self._finish(call, self._submit(call))
+                for key in keys:
+                    yield key
+                if cursor in (b"0", "0", 0):
+                    break
+
+    # -- pipelines and transactions --------------------------------------------------------------------------------
+    def pipeline(self, transaction: bool = False) -> "AsyncPipeline":
+        """Commands queued locally and sent together when `await pipe.execute()` runs (one stream message each,
+        no round trip between them); results in order. transaction=True wraps them in MULTI/EXEC."""
+        return AsyncPipeline(self, transaction)
+
+    async def transaction(self, func: Callable, *watches: Any, value_from_callable: bool = False,
+                          timeout: float | None = None) -> Any:
+        """redis-py's transaction(): WATCH `watches`, call func(pipe) (reads on pipe run at once until
+        pipe.multi(); the commands after it are queued), then MULTI/EXEC; on a WatchError start again."""
+        while True:
+            pipe = AsyncPipeline(self, transaction=True)
+            try:
+                await pipe.watch(*watches, timeout=timeout)
+                result = func(pipe)
+                if asyncio.iscoroutine(result):
+                    result = await result
+                exec_result = await pipe.execute()
+                return result if value_from_callable else exec_result
+            except exc.WatchError:
+                continue
+            finally:
+                await pipe.reset()
+
+    async def _check_transactions(self, deadline: float) -> None:
+        """MULTI/EXEC over gRPC needs the server to keep MULTI state for the whole Pipeline stream: probe once."""
+        if self._transactions_supported:
+            return
+        if self._transactions_supported is False:
+            raise exc.NotSupported(self._transactions_reason)
+        session = _Session(self, None)
+        try:
+            await session.open(deadline)
+            multi = await session.roundtrip(["MULTI"], deadline)
+            if multi.WhichOneof("kind") == "error":
+                reason = f"the server refuses MULTI over gRPC: {multi.error}"
+            else:
+                exec_reply = await session.roundtrip(["EXEC"], deadline)
+                if exec_reply.WhichOneof("kind") == "error":
+                    reason = ("the server keeps no MULTI/WATCH state across the requests of a gRPC Pipeline stream "
+                              f"(EXEC answered {exec_reply.error!r}), so transactions cannot be sent over gRPC")
+                else:
+                    self._transactions_supported = True
+                    return
+        finally:
+            await session.close()
+        self._transactions_supported = False
+        self._transactions_reason = reason
+        raise exc.NotSupported(reason)
+
+
+class _Session:
+    """A dedicated Pipeline stream (one server-side session) to one primary, for WATCH/MULTI/EXEC."""
+
+    def __init__(self, client: AsyncClient, slot: int | None):
+        self.client = client
+        self.slot = slot
+        self._call = None
+        self.shard: _Shard | None = None
+
+    async def open(self, deadline: float) -> None:
+        client = self.client
+        if client._topology is None:
+            await client._refresh(deadline, force=True)
+        probe = _Call([b"PING"], None, True, True, False, self.slot, 0, deadline)
+        shard, node = client._pick_node(probe)
+        if node is None:
+            raise exc.ClusterDownError(f"CLUSTERDOWN no primary for slot {self.slot}")
+        self.shard = shard
+        self._call = client._connection(node.address).stub.Pipeline()
+
+    async def roundtrip(self, args: list, deadline: float, client_seq: int = 0) -> pb.Value:
+        request = pb.Request(args=encode_args(args), db=self.client.db)
+        if client_seq:
+            request.client_id, request.client_seq = self.client.client_id, client_seq
+        try:
+            await asyncio.wait_for(self._call.write(request), max(0.0, deadline - time.monotonic()))
+            response = await asyncio.wait_for(self._call.read(), max(0.0, deadline - time.monotonic()))
+        except TimeoutError:
+            raise exc.TimeoutError(f"{args[0]} timed out") from None
+        except grpc.aio.AioRpcError as e:
+            raise exc.ConnectionError(f"transaction stream failed: {e.code().name} {e.details()}") from None
+        if response is grpc.aio.EOF:
+            raise exc.ConnectionError("transaction stream closed by the server")
+        if self.shard is not None and response.index > self.client._last_write_index.get(self.shard.name, 0):
+            self.client._last_write_index[self.shard.name] = response.index
+        return response.reply
+
+    async def close(self) -> None:
+        if self._call is not None:
+            self._call.cancel()
+            self._call = None
+
+
+class AsyncPipeline(Commands):
+    """Queued commands, sent back to back by execute(). In a transaction (transaction=True or via
+    AsyncClient.transaction), commands run immediately after watch() until multi() is called."""
+
+    def __init__(self, client: AsyncClient, transaction: bool = False):
+        self.client = client
+        self.transaction = transaction
+        self._queue: list[tuple[list, Parse | None, dict]] = []
+        self._session: _Session | None = None
+        self._immediate = False
+        self._watched_slot: int | None = None
+
+    async def __aenter__(self) -> "AsyncPipeline":
+        return self
+
+    async def __aexit__(self, *exc_info) -> None:
+        await self.reset()
+
+    def __len__(self) -> int:
+        return len(self._queue)
+
+    def _command(self, args: list, parse: Parse | None = None, **options: Any):
+        if self._immediate:
+            return self._immediate_command(args, parse, options.get("timeout"))
+        self._queue.append((args, parse, options))
+        return self
+
+    def execute_command(self, *args: Any, **options: Any):
+        return self._command(list(args), None, **options)
+
+    async def reset(self) -> None:
+        self._queue.clear()
+        self._immediate = False
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    # -- plain pipelines -------------------------------------------------------------------------------------------
+    async def execute(self, raise_on_error: bool = True, timeout: float | None = None) -> list:
+        if self.transaction:
+            return await self._execute_transaction(raise_on_error, timeout)
+        queue, self._queue = self._queue, []
+        client = self.client
+        if client._topology is None:      # routed in order below, so the topology must be known first
+            await client._refresh(time.monotonic() + (timeout or client.timeout))
+        outcomes: list[Any] = [None] * len(queue)
+
+        async def finish(i: int, call: _Call, future) -> None:
+            try:
+                outcomes[i] = await client._finish(call, future)
+            except exc.MemdbError as e:
+                outcomes[i] = e
+
+        async with asyncio.TaskGroup() as tasks:     # owns every reply's retry loop
+            for i, (args, parse, options) in enumerate(queue):
+                try:
+                    call = await client._prepare(args, parse, options.get("timeout", timeout),
+                                                 options.get("block_s"), raise_on_error=False)
+                except exc.MemdbError as e:
+                    outcomes[i] = e
+                    continue
+                tasks.create_task(finish(i, call, client._submit(call)))
+        if raise_on_error:
+            first = next((o for o in outcomes if isinstance(o, exc.MemdbError)), None)
+            if first is not None:
+                raise first
+        return outcomes
+
+    # -- transactions ----------------------------------------------------------------------------------------------
+    async def _open_session(self, slot: int | None, timeout: float | None) -> _Session:
+        deadline = time.monotonic() + (timeout or self.client.timeout)
+        await self.client._check_transactions(deadline)
+        if self._session is None:
+            self._session = _Session(self.client, slot)
+            await self._session.open(deadline)
+        return self._session
+
+    async def watch(self, *names: Any, timeout: float | None = None) -> None:
+        if not names:
+            self._immediate = True
+            return
+        slots = {key_slot(encode_args([n])[0]) for n in names}
+        if len(slots) > 1:
+            raise exc.CrossSlotError("CROSSSLOT watched keys hash to different slots")
+        self._watched_slot = slots.pop()
+        session = await self._open_session(self._watched_slot, timeout)
+        reply = await session.roundtrip(["WATCH", *names], time.monotonic() + (timeout or self.client.timeout))
+        from_value(reply, self.client.decode_responses)
+        self._immediate = True
+
+    def multi(self) -> None:
+        """End the immediate mode of a watched pipeline: the commands after this are queued for EXEC."""
+        self._immediate = False
+
+    async def _immediate_command(self, args: list, parse: Parse | None, timeout: float | None) -> Any:
+        session = await self._open_session(self._watched_slot, timeout)
+        reply = await session.roundtrip(args, time.monotonic() + (timeout or self.client.timeout))
+        value = from_value(reply, self.client.decode_responses)
+        return parse(value) if parse is not None and value is not None else value
+
+    async def _execute_transaction(self, raise_on_error: bool, timeout: float | None) -> list:
+        queue, self._queue = self._queue, []
+        wire = [encode_args(args) for args, _, _ in queue]
+        slots = set()
+        for args in wire:
+            try:
+                spec = lookup(args)
+                slots |= {key_slot(args[i]) for i in spec.key_positions(args) if i < len(args)}
+            except CommandError:
+                pass
+        if self._watched_slot is not None:
+            slots.add(self._watched_slot)
+        if len(slots) > 1:
+            raise exc.CrossSlotError("CROSSSLOT the keys of a transaction must all hash to one slot")
+        deadline = time.monotonic() + (timeout or self.client.timeout)
+        session = await self._open_session(slots.pop() if slots else None, timeout)
+        multi = await session.roundtrip(["MULTI"], deadline)
+        from_value(multi, False)
+        for args in wire:
+            queued = await session.roundtrip(args, deadline)
+            if queued.WhichOneof("kind") == "error":
+                pass                                    # EXEC will answer EXECABORT
+        reply = await session.roundtrip(["EXEC"], deadline)
+        await self.reset()
+        if reply.WhichOneof("kind") == "null":
+            raise exc.WatchError("a watched key changed; the transaction was not applied")
+        values = from_value(reply, self.client.decode_responses, raise_errors=False)
+        if isinstance(values, exc.ResponseError):
+            raise values
+        results = []
+        for (args, parse, _), value in zip(queue, values):
+            if isinstance(value, exc.ResponseError):
+                if raise_on_error:
+                    raise value
+                results.append(value)
+            else:
+                results.append(parse(value) if parse is not None and value is not None else value)
+        return results
