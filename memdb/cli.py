@@ -60,11 +60,15 @@ def cluster_up(args: argparse.Namespace) -> int:
     return 0
 
 
-def cluster_status(args: argparse.Namespace) -> int:
-    plan = lc.ClusterPlan.load(args.dir)
+def _existing_plan(directory: str) -> lc.ClusterPlan:
+    plan = lc.ClusterPlan.load(directory)
     if plan is None:
-        print(f"no cluster in {args.dir}", file=sys.stderr)
-        return 1
+        raise SystemExit(f"no cluster in {directory}")
+    return plan
+
+
+def cluster_status(args: argparse.Namespace) -> int:
+    plan = _existing_plan(args.dir)
     status = lc.node_status(plan)
     if args.json:
         print(json.dumps(status, indent=2))
@@ -81,10 +85,7 @@ def cluster_status(args: argparse.Namespace) -> int:
 
 
 def cluster_down(args: argparse.Namespace) -> int:
-    plan = lc.ClusterPlan.load(args.dir)
-    if plan is None:
-        print(f"no cluster in {args.dir}", file=sys.stderr)
-        return 1
+    plan = _existing_plan(args.dir)
     stopped = lc.stop_pids(plan)
     print(f"stopped {len(stopped)} process(es)")
     return 0
@@ -92,10 +93,7 @@ def cluster_down(args: argparse.Namespace) -> int:
 
 def cluster_failover(args: argparse.Namespace) -> int:
     """Planned failover of a shard: ask its primary to hand over (to --to, or to any caught-up replica)."""
-    plan = lc.ClusterPlan.load(args.dir)
-    if plan is None:
-        print(f"no cluster in {args.dir}", file=sys.stderr)
-        return 1
+    plan = _existing_plan(args.dir)
     nodes = [n for n in plan.by_kind("data") if n.shard == args.shard]
     primary = None
     for n in nodes:
@@ -137,10 +135,7 @@ def cluster_failover(args: argparse.Namespace) -> int:
 
 
 def chaos_command(args: argparse.Namespace) -> int:
-    plan = lc.ClusterPlan.load(args.dir)
-    if plan is None:
-        print(f"no cluster in {args.dir}", file=sys.stderr)
-        return 1
+    plan = _existing_plan(args.dir)
     try:
         if args.action == "kill":
             print(f"killed: {', '.join(chaos.kill(plan, args.target)) or 'nothing was running'}")

@@ -9,6 +9,7 @@ import argparse
 import asyncio
 import logging
 
+from memdb import runtime
 from memdb.localcluster import parse_info
 
 log = logging.getLogger("memdb.endpoint")
@@ -111,15 +112,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--nodes", required=True, help="comma-separated data node addresses of the shard")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s endpoint %(message)s")
-    try:
-        import uvloop
-        uvloop.install()
-    except ImportError:
-        pass
-    try:
-        asyncio.run(serve(args.listen, [n for n in args.nodes.split(",") if n]))
-    except KeyboardInterrupt:
-        pass
+    runtime.run(serve(args.listen, [n for n in args.nodes.split(",") if n]))
 
 
 if __name__ == "__main__":

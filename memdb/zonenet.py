@@ -18,6 +18,8 @@ import logging
 import os
 import random
 
+from memdb import runtime
+
 log = logging.getLogger("memdb.zonenet")
 CHUNK_BYTES = 65536
 POLL_S = 0.05
@@ -159,15 +161,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--faults", required=True, help="the cluster's faults.json")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s zonenet %(message)s")
-    try:
-        import uvloop
-        uvloop.install()
-    except ImportError:
-        pass
-    try:
-        asyncio.run(ZoneNet(args.zone, [parse_route(r) for r in args.route], args.faults).serve())
-    except KeyboardInterrupt:
-        pass
+    runtime.run(ZoneNet(args.zone, [parse_route(r) for r in args.route], args.faults).serve())
 
 
 if __name__ == "__main__":
