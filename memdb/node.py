@@ -519,7 +519,10 @@ class DataNode:
                 if now >= self._handover.deadline:
                     # Nobody took over in time: take the shard back with a new epoch, then serve what we held.
                     log.warning("%s: failover timed out; reclaiming", self.config.node_id)
-                    if not await self._claim():
+                    if await self._claim():
+                        # Won: applying our LEADERSHIP ends the hand-over; don't claim again meanwhile.
+                        self._handover.deadline = now + (cfg.lease_ms + cfg.margin_ms) / 1000
+                    else:
                         self._step_down("failover timed out and the reclaim failed")
                 continue
             if self.role is Role.PRIMARY:

@@ -71,3 +71,15 @@ def test_cli_failover(cluster):
     new = cluster.primary(exclude=old, timeout_s=5)
     assert new != old and f"handed over to {new}" in out.stdout
     assert cluster.client(new).incr(COUNTER) == 1
+
+
+def test_failover_to_a_dead_replica_times_out_and_the_primary_takes_the_shard_back(cluster):
+    old = cluster.primary()
+    target = next(n for n in cluster.data_nodes() if n.name != old)
+    cluster.kill(target.name)
+    p = cluster.client(old, socket_timeout=10)
+    assert p.execute_command("FAILOVER", "TO", "127.0.0.1", target.port, "TIMEOUT", 500) == b"OK"
+    # Nobody can claim for the dead target; after the timeout the old primary reclaims and serves again.
+    assert p.set("after-timeout", "1") is True
+    assert cluster.primary() == old
+    assert p.get("after-timeout") == b"1"
