@@ -9,6 +9,7 @@ waits for the writes before it on the same stream, as on a RESP connection.
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import grpc
@@ -64,24 +65,29 @@ class MemdbService(pb_grpc.MemdbServicer):
     def __init__(self, node):
         self.node = node
 
-    def _session(self, request: pb.Request) -> Session:
+    def _session(self) -> Session:
+        """One per Execute call or Pipeline stream (MULTI/WATCH state lives across a stream's requests)."""
         session = Session(client_id=0)
         session.resp = 3                      # the richest reply shapes; Value keeps every type
-        if request.db > 15:
-            raise CommandError("ERR DB index is out of range")
-        session.db = request.db
+        # A gRPC request sent to a replica is a deliberate replica read (the client chose the node).
+        self.node.readonly_command(session, [b"READONLY"])
         return session
 
-    async def _run(self, request: pb.Request) -> Any:
+    async def _run(self, request: pb.Request, session: Session) -> Any:
         """The reply (or CommandError) of one request."""
         node = self.node
         try:
             args = list(request.args)
             if not args:
                 raise CommandError("ERR empty command")
+            if request.db > 15:
+                raise CommandError("ERR DB index is out of range")
+            session.db = request.db
             if request.min_index:
                 await node.wait_applied(request.min_index)
-            session = self._session(request)
+            connection_reply = _connection_command(args)
+            if connection_reply is not None:
+                return connection_reply
             result = node.execute(session, args, client=(request.client_id, request.client_seq)
                                   if request.client_id else None)
             if asyncio.isfuture(result) or asyncio.iscoroutine(result):
@@ -94,10 +100,11 @@ class MemdbService(pb_grpc.MemdbServicer):
         return pb.Response(reply=to_value(reply), index=self.node.applied_index, request_id=request.request_id)
 
     async def Execute(self, request, context):
-        return self._response(request, await self._run(request))
+        return self._response(request, await self._run(request, self._session()))
 
     async def Pipeline(self, request_iterator, context):
         answers: asyncio.Queue = asyncio.Queue(MAX_PIPELINE_INFLIGHT)
+        session = self._session()
 
         async def read_requests() -> None:
             writes_in_flight: list[asyncio.Future] = []
@@ -108,7 +115,7 @@ class MemdbService(pb_grpc.MemdbServicer):
                         # read-your-writes on this stream: a read runs after the writes before it
                         await asyncio.gather(*writes_in_flight, return_exceptions=True)
                         writes_in_flight.clear()
-                    task = asyncio.ensure_future(self._run(request))
+                    task = asyncio.ensure_future(self._run(request, session))
                     if is_write:
                         writes_in_flight.append(task)
                     else:
@@ -137,6 +144,25 @@ class MemdbService(pb_grpc.MemdbServicer):
             shards.append(pb.ShardInfo(name=name, slots=[pb.SlotRange(start=lo, end=hi) for lo, hi in ranges],
                                        nodes=nodes, epoch=topo.primaries.get(name, (0, ""))[0]))
         return pb.TopologyResponse(shards=shards, answered_by=node.config.node_id)
+
+
+def _connection_command(args: list[bytes]) -> Any:
+    """The few connection-level commands that make sense over gRPC; None for everything else."""
+    try:
+        spec = lookup(args)
+    except CommandError:
+        return None
+    if Flag.CONNECTION not in spec.flags:
+        return None
+    if spec.name == "ping":
+        return args[1] if len(args) > 1 else SimpleString("PONG")
+    if spec.name == "echo":
+        return args[1]
+    if spec.name == "time":
+        now_us = time.time_ns() // 1000
+        return [b"%d" % (now_us // 1_000_000), b"%d" % (now_us % 1_000_000)]
+    return CommandError(f"ERR '{spec.name}' is a RESP connection command; over gRPC use the request's fields "
+                        f"(db, client_id) instead")
 
 
 def _is_write(args) -> bool:

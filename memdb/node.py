@@ -89,6 +89,7 @@ class _Parked:
     future: asyncio.Future
     is_write: bool
     session: Any = None
+    client: tuple[str, int] | None = None   # exactly-once identity of the request, kept across re-runs
 
 
 @dataclasses.dataclass(slots=True)
@@ -384,8 +385,9 @@ class DataNode:
         if future is None or future.done():
             return
         if isinstance(reply, Blocked):
+            client = (entry.client_id, entry.client_seq) if entry.client_id else None
             self._park(list(entry.command.args), entry.command.db, reply, future, is_write=True,
-                       deadline=block_deadline, session=session)
+                       deadline=block_deadline, session=session, client=client)
         elif isinstance(reply, CommandError):
             future.set_exception(reply)
         else:
@@ -424,11 +426,11 @@ class DataNode:
 
     # -- blocking commands -------------------------------------------------------------------------------------
     def _park(self, args, db_index, blocked: Blocked, future, is_write: bool, deadline: float | None = None,
-              session: Any = None) -> None:
+              session: Any = None, client: tuple[str, int] | None = None) -> None:
         if deadline is None and blocked.timeout_ms is not None:
             deadline = time.monotonic() + blocked.timeout_ms / 1000
         self._parked.append(_Parked(args, db_index, blocked.keys, deadline, blocked.timeout_reply, future, is_write,
-                                    session))
+                                    session, client))
 
     def _wake_parked(self, modified: list[tuple[int, bytes]]) -> None:
         if not self._parked:
@@ -453,7 +455,10 @@ class DataNode:
                 return
             # Re-run as a new log entry (a pop must happen through the log), keeping the original deadline.
             # While it is in flight it cannot time out, so a value it pops is never lost.
-            self._submit(epb.Entry(command=epb.Command(args=p.args, db=p.db)), p.future, p.deadline, p.session)
+            entry = epb.Entry(command=epb.Command(args=p.args, db=p.db))
+            if p.client is not None:     # a client retry of the same request must find the pop's first reply
+                entry.client_id, entry.client_seq = p.client
+            self._submit(entry, p.future, p.deadline, p.session)
             return
         ctx = Context(self.keyspace, self.keyspace.dbs[p.db], self._now_ms(), self._rng, is_replica_read=True)
         try:

@@ -34,7 +34,7 @@ import grpc
 from memdb.client import exceptions as exc
 from memdb.client.commands import Commands, Parse
 from memdb.client.values import encode_args, from_value
-from memdb.cluster import NUM_SLOTS, key_slot
+from memdb.cluster import key_slot
 from memdb.commands.dispatch import lookup
 from memdb.commands.spec import CommandError, Flag
 from memdb.generated import memdb_pb2 as pb
@@ -144,6 +144,7 @@ class _Mux:
             pass
         finally:
             self.broken = error
+            self._queue.put_nowait(None)        # ends the request generator, so grpc's sender task finishes too
             for future in self._pending.values():
                 if not future.done():
                     future.set_exception(error)
@@ -262,7 +263,7 @@ class AsyncClient(Commands):
         self._replica_reads = read_from == "replica"
         self._transactions_supported: bool | None = None
         self._rng = random.Random()
-        self.stats = {"retries": 0, "refreshes": 0}
+        self.stats = {"retries": 0, "refreshes": 0, "replica_reads": 0}
 
     # -- lifecycle -------------------------------------------------------------------------------------------------
     async def __aenter__(self) -> "AsyncClient":
@@ -280,6 +281,12 @@ class AsyncClient(Commands):
         """Fetch the topology now (otherwise the first command does)."""
         await self._refresh(time.monotonic() + (timeout or self.timeout), force=True)
         return self
+
+    async def ping(self, timeout: float | None = None) -> bool:
+        """True once the cluster answers a Topology call. (PING itself is a RESP connection command that the gRPC
+        API does not serve.)"""
+        await self._refresh(time.monotonic() + (timeout or self.timeout), force=True)
+        return True
 
     def _connection(self, address: str) -> _Connection:
         connection = self._connections.get(address)
@@ -302,10 +309,15 @@ class AsyncClient(Commands):
             return
         if self._refreshing is None:
             self._refreshing = asyncio.get_running_loop().create_task(self._fetch_topology(deadline))
+            # its failure is raised to the callers that wait for it; one that stopped waiting must not leave it
+            # "never retrieved"
+            self._refreshing.add_done_callback(lambda t: t.cancelled() or t.exception())
         refreshing = self._refreshing
         try:
             await asyncio.wait_for(asyncio.shield(refreshing), max(0.0, deadline - time.monotonic()))
         except TimeoutError:
+            if self._topology is None:            # never reached any node: a bad seed list, or all down
+                raise exc.ConnectionError(f"could not reach any of the seeds {self.seeds} in time") from None
             raise exc.TimeoutError("timed out fetching the topology") from None
         finally:
             if refreshing.done() and self._refreshing is refreshing:
@@ -450,6 +462,7 @@ class AsyncClient(Commands):
             request.client_id, request.client_seq = self.client_id, call.seq
         if not call.is_write and node.role != "primary" and shard is not None:
             request.min_index = self._last_write_index.get(shard.name, 0)
+            self.stats["replica_reads"] += 1
         connection = self._connection(node.address)
         if call.blocking:
             remaining = call.deadline - time.monotonic()

@@ -68,13 +68,6 @@ class Commands:
     def _command(self, args: list, parse: Parse | None = None, **options: Any) -> Any:
         raise NotImplementedError
 
-    # -- generic -------------------------------------------------------------------------------------------------
-    def ping(self):
-        return self._command(["PING"], lambda r: r in (b"PONG", "PONG", True))
-
-    def echo(self, value: EncodableT):
-        return self._command(["ECHO", value])
-
     # -- strings -------------------------------------------------------------------------------------------------
     def set(self, name: KeyT, value: EncodableT, ex: ExpiryT | None = None, px: ExpiryT | None = None,
             nx: bool = False, xx: bool = False, keepttl: bool = False, get: bool = False,
