@@ -1,7 +1,6 @@
 """A real memdb cluster for tests: the same plan and supervisor `memdb cluster up` uses, in a temp dir."""
 from __future__ import annotations
 
-import os
 import random
 import signal
 import time

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from memdb.client import (AsyncClient, Client, CrossSlotError, DataError, NotSupported, ResponseError,
+from memdb.client import (AsyncClient, Client, CrossSlotError, DataError, ResponseError,
                           TimeoutError, WrongTypeError)
 from memdb.cluster import key_slot
 from tests.integration.cluster import RunningCluster

@@ -1,7 +1,6 @@
 """Pub/sub on a real cluster: PUBLISH on the primary is logged, so subscribers on replicas receive it too."""
 import time
 
-import pytest
 import redis
 
 

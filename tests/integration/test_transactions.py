@@ -1,6 +1,5 @@
 """MULTI/EXEC/WATCH on a real cluster: one log entry, applied atomically on every node; WATCH decided at apply."""
 import threading
-import time
 
 import pytest
 import redis
