@@ -72,10 +72,24 @@ fi
 want=$(docker run --rm --network none "$BASE" python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 have=$("$PY" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 [[ "$want" == "$have" ]] || { echo "host Python is $have but $BASE has $want: wheels would not match" >&2; exit 1; }
-rm -f "$CTX"/wheels/memdb-*.whl
-"$PY" -m pip wheel --quiet --disable-pip-version-check --wheel-dir "$CTX/wheels" --find-links "$CTX/wheels" "$CTX/src" \
+# The dependencies' wheels are fetched again only when pyproject.toml's dependency list changes.
+mkdir -p "$CTX/wheels/deps" "$CTX/wheels/memdb"
+rm -f "$CTX"/wheels/*.whl "$CTX"/wheels/memdb/*.whl      # (*.whl: the layout of an earlier version of this script)
+"$PY" -c 'import sys, tomllib; print("\n".join(tomllib.load(open(sys.argv[1], "rb"))["project"]["dependencies"]))' \
+  "$CTX/src/pyproject.toml" > "$CTX/requirements.txt"
+if ! cmp -s "$CTX/requirements.txt" "$CTX/wheels/deps/requirements.txt"; then
+  rm -f "$CTX"/wheels/deps/*
+  "$PY" -m pip wheel --quiet --disable-pip-version-check --wheel-dir "$CTX/wheels/deps" -r "$CTX/requirements.txt" \
+    2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+  cp "$CTX/requirements.txt" "$CTX/wheels/deps/requirements.txt"
+fi
+# setuptools >= 70.1 in the venv builds the wheel by itself; without it pip would first fetch one (~30 s here)
+isolation=()
+"$PY" -c 'import setuptools, sys; sys.exit(tuple(map(int, setuptools.__version__.split(".")[:2])) < (70, 1))' \
+  2>/dev/null && isolation=(--no-build-isolation)
+"$PY" -m pip wheel --quiet --disable-pip-version-check --no-deps "${isolation[@]}" --wheel-dir "$CTX/wheels/memdb" "$CTX/src" \
   2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
-"$PY" - "$CTX/wheels" <<'PY'
+"$PY" - "$CTX/wheels/memdb" <<'PY'
 import glob, sys, zipfile
 [wheel] = glob.glob(f"{sys.argv[1]}/memdb-*.whl")
 names = set(zipfile.ZipFile(wheel).namelist())
@@ -86,8 +100,16 @@ if missing:
 PY
 
 # -- 5. the image -----------------------------------------------------------------------------------------------
-docker build --quiet --network none --build-arg "BASE=$BASE" --label "memdb.source-hash=$hash" -t "$IMAGE" "$CTX" \
-  >/dev/null 2> >(grep -v -e "legacy builder is deprecated" -e "BuildKit is currently disabled" \
-                          -e "environment-variable\.$" -e "^[[:space:]]*$" >&2)
-docker image prune --force --filter "label=memdb.build-stage" >/dev/null 2>&1 || true
+quiet_build() {
+  docker build --quiet --network none --build-arg "BASE=$BASE" "$@" "$CTX" \
+    >/dev/null 2> >(grep -v -e "legacy builder is deprecated" -e "BuildKit is currently disabled" \
+                            -e "environment-variable\.$" -e "^[[:space:]]*$" >&2)
+}
+started=$(date +%s)
+quiet_build --label "memdb.source-hash=$hash" -t "$IMAGE"
+# Drop the previous memdb image and the build stages of earlier builds (all untagged now). This build's stage
+# stays: it holds the cached dependency layer that the next build reuses. The base image stays.
+docker image prune --force --filter "label=memdb.build-stage" --filter "until=$started" >/dev/null 2>&1 || true
+docker image prune --force --filter "label=memdb.source-hash" >/dev/null 2>&1 || true
+docker image rm memdb:build-cache >/dev/null 2>&1 || true    # (tagged by an earlier version of this script)
 echo "built $IMAGE (source hash $hash) in $((SECONDS - t0)) s"

@@ -178,6 +178,9 @@ class Keyspace:
         self.modified: list[tuple[int, bytes]] = []
         self.current_index = 0        # log index of the entry being applied (the node sets it)
         self.dbs = [Database(i, self) for i in range(num_databases)]
+        # EVAL's script cache and FUNCTION libraries (memdb.commands.scripting.ScriptingState, created on first
+        # use): replicated state, changed only by logged commands, so EVALSHA/FCALL work after a failover.
+        self.scripting: Any = None
 
     def drain_modified(self) -> list[tuple[int, bytes]]:
         changed, self.modified = self.modified, []

@@ -7,6 +7,10 @@ Each batch has a number (`batch_seq`, per writer); when the stream breaks or the
 connects to the hinted leader (or the next address) and resends every unanswered batch with the same numbers, so
 the log's deduplication appends each batch once.
 
+The stream stays open while the client is busy (and IDLE_STREAM_S after), so a steady writer pays no per-append
+stream set-up. Nothing waits forever: queued, unsent and unanswered appends all fail with LogUnavailable once
+`append_timeout_s` has passed (their outcome is then unknown: they may still commit).
+
 Tailing: `tail(from_index)` yields committed entries in order, once each, reconnecting (to any node) and resuming
 after the last entry it yielded.
 """

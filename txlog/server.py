@@ -53,7 +53,6 @@ MAX_BATCH_BYTES = 32 << 20
 MAX_INBOX = 100_000
 TAIL_ENTRIES_PER_MESSAGE = 512
 SWITCH_INTERVAL_S = 0.0002
-_INLINE_SYNC = os.environ.get("TXLOG_INLINE_SYNC") == "1"
 GRPC_OPTIONS = [("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.keepalive_time_ms", 10_000),
@@ -421,10 +420,7 @@ class TxlogNode:
                 self._saving = True
                 t0 = loop.time()
                 try:
-                    if _INLINE_SYNC:
-                        inner = self._timed_save(writes)
-                    else:
-                        inner = await loop.run_in_executor(self._executor, self._timed_save, writes)
+                    inner = await loop.run_in_executor(self._executor, self._timed_save, writes)
                     self.stats["save_inner_us"] += inner
                 finally:
                     self._saving = False
@@ -555,10 +551,14 @@ class TxlogNode:
         core = group.core
         is_leader = core.role is Role.LEADER
         if is_leader and not group.was_leader:
+            log.info("log %s: leader in term %d", group.name, core.term)
+            self.stats["became_leader"] += 1
             uncommitted = [(e.index, decode_record(e.data))
                            for e in core.log.slice(group.applied_index + 1, core.log.last_index)]
             group.fencing.become_leader(uncommitted)
         elif group.was_leader and not is_leader:
+            log.info("log %s: no longer leader (term %d, leader %s)", group.name, core.term, core.leader_id or "?")
+            self.stats["lost_leadership"] += 1
             # Deposed: whatever we proposed may or may not commit under the next leader; the writers retry
             # there and deduplication answers them.
             for w in group.waiters:

@@ -6,13 +6,19 @@ Layout (named sub-databases):
   trim            log name -> first_index(8) | prev_term(8)                (after a Trim)
   meta            b"format" -> FORMAT
 
-Group commit: `save()` writes every group's new entries and hard state in ONE write transaction, which LMDB
-commits with one fdatasync (the environment is opened with sync=True, metasync=True: the default, fully durable).
-The driver calls it before sending any message that depends on what it wrote.
+Group commit: `save()` writes every group's new entries, hard state and trim (compaction) in ONE write transaction;
+the environment is opened with sync=True, metasync=True (the default, fully durable: LMDB flushes the data pages,
+then the meta page, so a crash at any point leaves either the old or the new state). The driver's persister calls
+it from one worker thread and sends the messages that depend on what it wrote only after it returns. A hard state
+whose only change is the commit index is not written on its own (see txlog/server.py): the stored commit may lag,
+never lead, the stored log.
 
-Corruption: every record carries a CRC32; `load()` checks every record, that indexes are contiguous from the trim
-point, and that the hard state's commit does not point past the log. Any violation raises StorageCorrupt with the
-path and what is wrong, so a damaged node refuses to start instead of serving a wrong log.
+Corruption: opening checks the file against the database's own size (a truncated file would otherwise fault when
+read through the map) and refuses an existing but empty or unmarked store; every record carries a CRC32; `load()`
+checks every record, that indexes are contiguous from the trim point, and that the hard state's commit does not
+point past the log. Any violation (or an LMDB error while reading) raises StorageCorrupt with the path and what is
+wrong, so a damaged node refuses to start (txlog-server logs it and exits with status 2) instead of serving a wrong
+log.
 """
 from __future__ import annotations
 

@@ -269,17 +269,33 @@ def _set_field(data: bytearray, offset: int, bits: int, value: int) -> None:
     data[first_byte:last_byte + 1] = chunk.to_bytes(width // 8, "big")
 
 
-def _overflow(total: int, bits: int, signed: bool, policy: str) -> tuple[bool, int]:
-    """checkSigned/UnsignedBitfieldOverflow on the exact sum: (overflowed, value to store under WRAP/SAT)."""
+def _int64(value: int) -> int:
+    value &= (1 << 64) - 1
+    return value - (1 << 64) if value >> 63 else value
+
+
+def _overflow(value: int, incr: int, bits: int, signed: bool, policy: str) -> tuple[bool, int]:
+    """checkSignedBitfieldOverflow / checkUnsignedBitfieldOverflow with C's 64-bit arithmetic (its quirk included:
+    SET i16 to a value far below -2**63 + 2**15 reads as an *upward* overflow, so SAT stores the maximum).
+    Returns (overflowed, the value WRAP/SAT would store)."""
     if signed:
-        low, high = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+        high = (1 << 63) - 1 if bits == 64 else (1 << (bits - 1)) - 1
+        low = -high - 1
+        max_incr = _int64(high - value)
+        min_incr = _int64(low - value)
+        up = value > high or (bits != 64 and incr > max_incr) or (value >= 0 and incr > 0 and incr > max_incr)
+        down = not up and (value < low or (bits != 64 and incr < min_incr)
+                           or (value < 0 and incr < 0 and incr < min_incr))
     else:
-        low, high = 0, (1 << bits) - 1
-    if low <= total <= high:
-        return False, total
+        value &= (1 << 64) - 1
+        high, low = (1 << bits) - 1, 0
+        up = value > high or (incr > 0 and incr > _int64(high - value))
+        down = not up and incr < 0 and incr < _int64(-value)
+    if not (up or down):
+        return False, value + incr
     if policy == _SAT:
-        return True, high if total > high else low
-    wrapped = total & ((1 << bits) - 1)
+        return True, high if up else low
+    wrapped = (value + incr) & ((1 << bits) - 1)
     if signed and wrapped >> (bits - 1):
         wrapped -= 1 << bits
     return True, wrapped
@@ -339,12 +355,11 @@ def _bitfield(ctx: Context, args: list[bytes], readonly_command: bool) -> Any:
             reply.append(old)
             continue
         if op == "incrby":
-            overflowed, new = _overflow(old + argument, bits, signed, op_policy)
+            overflowed, new = _overflow(old, argument, bits, signed, op_policy)
             result = new
         else:
             # SET of an unsigned field reads the argument as a uint64 (so -1 saturates to the maximum)
-            wanted = argument if signed else argument & ((1 << 64) - 1)
-            overflowed, new = _overflow(wanted, bits, signed, op_policy)
+            overflowed, new = _overflow(argument, 0, bits, signed, op_policy)
             result = old
         if overflowed and op_policy == _FAIL:
             reply.append(None)

@@ -153,3 +153,64 @@ RESTORE_BAD_DATA = "ERR Bad data format"
 RESTORE_INVALID_TTL = "ERR Invalid TTL value, must be >= 0"
 RESTORE_INVALID_IDLETIME = "ERR Invalid IDLETIME value, must be >= 0"
 RESTORE_INVALID_FREQ = "ERR Invalid FREQ value, must be >= 0 and <= 255"
+
+# -- streams (t_stream.c) ----------------------------------------------------------------------------------------
+STREAM_INVALID_ID = "ERR Invalid stream ID specified as stream command argument"
+STREAM_ID_ZERO = "ERR The ID specified in XADD must be greater than 0-0"
+STREAM_ID_TOO_SMALL = "ERR The ID specified in XADD is equal or smaller than the target stream top item"
+STREAM_EXHAUSTED = "ERR The stream has exhausted the last possible ID, unable to add more items"
+STREAM_ELEMENTS_TOO_LARGE = "ERR Elements are too large to be stored"
+STREAM_MAXLEN_AND_MINID = "ERR syntax error, MAXLEN and MINID options at the same time are not compatible"
+STREAM_MAXLEN_NEGATIVE = "ERR The MAXLEN argument must be >= 0."
+STREAM_LIMIT_NEGATIVE = "ERR The LIMIT argument must be >= 0."
+STREAM_LIMIT_WITHOUT_STRATEGY = "ERR syntax error, LIMIT cannot be used without specifying a trimming strategy"
+STREAM_XTRIM_WITHOUT_STRATEGY = "ERR syntax error, XTRIM must be called with a trimming strategy"
+STREAM_LIMIT_WITHOUT_APPROX = "ERR syntax error, LIMIT cannot be used without the special ~ option"
+STREAM_INVALID_START = "ERR invalid start ID for the interval"
+STREAM_INVALID_END = "ERR invalid end ID for the interval"
+XREAD_UNBALANCED = ("ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be "
+                    "specified.")
+XREAD_GROUP_OPTION = "ERR The GROUP option is only supported by XREADGROUP. You called XREAD instead."
+XREAD_NOACK_OPTION = "ERR The NOACK option is only supported by XREADGROUP. You called XREAD instead."
+XREADGROUP_MISSING_GROUP = "ERR Missing GROUP option for XREADGROUP"
+XREADGROUP_DOLLAR = ("ERR The $ ID is meaningless in the context of XREADGROUP: you want to read the history of "
+                     "this consumer by specifying a proper ID, or use the > ID to get new messages. The $ ID would "
+                     "just return an empty result set.")
+XREAD_GREATER_ID = ("ERR The > ID can be specified only when calling XREADGROUP using the GROUP <group> "
+                    "<consumer> option.")
+XGROUP_KEY_MISSING = ("ERR The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to "
+                      "use the MKSTREAM option to create an empty stream automatically.")
+XGROUP_ENTRIESREAD = "ERR value for ENTRIESREAD must be positive or -1"
+BUSYGROUP = "BUSYGROUP Consumer Group name already exists"
+XSETID_ENTRIES_ADDED_NEGATIVE = "ERR entries_added must be positive"
+XSETID_SMALLER_THAN_MAX_DELETED_ARG = ("ERR The ID specified in XSETID is smaller than the provided "
+                                       "max_deleted_entry_id")
+XSETID_SMALLER_THAN_TOP = "ERR The ID specified in XSETID is smaller than the target stream top item"
+XSETID_ENTRIES_ADDED_SMALL = ("ERR The entries_added specified in XSETID is smaller than the target stream "
+                              "length")
+XCLAIM_MIN_IDLE = "ERR Invalid min-idle-time argument for XCLAIM"
+XCLAIM_IDLE = "ERR Invalid IDLE option argument for XCLAIM"
+XCLAIM_TIME = "ERR Invalid TIME option argument for XCLAIM"
+XCLAIM_RETRYCOUNT = "ERR Invalid RETRYCOUNT option argument for XCLAIM"
+XAUTOCLAIM_MIN_IDLE = "ERR Invalid min-idle-time argument for XAUTOCLAIM"
+XAUTOCLAIM_COUNT = "ERR COUNT must be > 0"
+
+
+def xclaim_unrecognized_option(option: bytes) -> str:
+    return _sanitize(f"ERR Unrecognized XCLAIM option '{_arg_text(option)}'")
+
+
+def nogroup_key_or_group(key: bytes, group: bytes, suffix: str = "") -> str:
+    """XPENDING/XCLAIM/XAUTOCLAIM (suffix '') and XREADGROUP (suffix ' in XREADGROUP with GROUP option')."""
+    return _sanitize(f"NOGROUP No such key '{_arg_text(key)}' or consumer group '{_arg_text(group)}'{suffix}")
+
+
+def nogroup_for_key(group: bytes, key: bytes) -> str:
+    """XGROUP SETID/CREATECONSUMER/DELCONSUMER, XINFO CONSUMERS."""
+    return _sanitize(f"NOGROUP No such consumer group '{_arg_text(group)}' for key name '{_arg_text(key)}'")
+
+
+def subcommand_syntax(subcommand: bytes, command: bytes) -> str:
+    """addReplySubcommandSyntaxError: the subcommand as typed, the command upper-cased."""
+    return _sanitize(f"ERR unknown subcommand or wrong number of arguments for '{_arg_text(subcommand)[:128]}'. "
+                     f"Try {_arg_text(command).upper()} HELP.")

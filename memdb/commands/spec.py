@@ -43,6 +43,7 @@ class Flag(enum.StrEnum):
     NO_MULTI = "no_multi"
     MOVABLEKEYS = "movablekeys"
     ALLOW_BUSY = "allow_busy"
+    NO_MANDATORY_KEYS = "no_mandatory_keys"   # EVAL/FCALL: numkeys may be 0
     # memdb-only: the command is answered by the connection/server layer, never logged
     CONNECTION = "connection"
 

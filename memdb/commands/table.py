@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from memdb.commands import (cluster_cmds, connection, hashes, keys, lists, pubsub_cmds, replication, sets,
                             strings, transactions, zsets)
-from memdb.commands import bitmaps, geo, hyperloglog
+from memdb.commands import bitmaps, dump, geo, hyperloglog, sort
+from memdb.commands import functions, scripting
+from memdb.commands import streams
 from memdb.commands.spec import CommandSpec
 
 # One line per data-type module. Add new modules here (and only here).
@@ -28,6 +30,11 @@ MODULES = (
     bitmaps,
     hyperloglog,
     geo,
+    sort,
+    dump,
+    scripting,
+    functions,
+    streams,
 )
 
 

@@ -82,6 +82,10 @@ CASES = {
         ("BITFIELD", "n", "SET", "u16", "4", "1000"), ("GET", "n"), ("OBJECT", "ENCODING", "n"),
         ("BITFIELD", "f", "OVERFLOW", "SAT", "INCRBY", "u8", "0", "-300", "INCRBY", "u8", "0", "300"),
         ("BITFIELD", "f", "INCRBY", "u8", "0", "-300", "INCRBY", "i1", "0", "1", "INCRBY", "i1", "0", "1"),
+        # C's int64 wrap-around: a SET far below -2**63 + 2**15 counts as an overflow upwards
+        ("BITFIELD", "q", "OVERFLOW", "SAT", "SET", "i16", "0", "-9223372036854775808", "GET", "i16", "0",
+         "SET", "i16", "0", "-9223372036854775000", "GET", "i16", "0", "OVERFLOW", "FAIL", "SET", "i8", "0",
+         "-9223372036854775808", "OVERFLOW", "WRAP", "SET", "i8", "0", "-9223372036854775808", "GET", "i8", "0"),
     ],
 }
 

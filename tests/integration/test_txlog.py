@@ -489,6 +489,9 @@ def test_node_started_twice_on_one_directory_fails_clearly(cluster):
     node = cluster.nodes["a"]
     twin = type(node)(node.node_id + "-twin", node.address, list(node.args), node.log_path + ".twin")
     twin.start()
-    assert twin.wait_exit(15) != 0
-    assert "cannot listen" in twin.read_log()
-    assert node.alive()
+    try:
+        assert twin.wait_exit(15) != 0
+        assert "cannot listen" in twin.read_log()
+        assert node.alive()
+    finally:
+        twin.kill()

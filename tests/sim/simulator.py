@@ -17,9 +17,14 @@ moment loses the node's memory (in-memory core state, un-handled Ready) and ever
 Restart builds a new `RaftNode` from the disk's HardState + entries with applied=0, so the node re-applies its
 committed prefix into a fresh state machine.
 
-Network: each message gets a delivery time `now + [0, delay_ticks_max]` ticks; among the messages that are due, the
-schedule picks one at random (reordering); a delivery may be dropped or duplicated; `blocked` holds directed links
-that lose every message (a partition blocks both directions between its groups).
+Network: each message gets a delivery time `now + [0, delay_ticks_max]` ticks (a few: up to long_delay_ticks_max,
+so they arrive long stale); among the messages that are due, the schedule picks one at random (reordering); a
+delivery may be dropped or duplicated; `blocked` holds directed links that lose every message (a partition blocks
+both directions between its groups). In a random schedule, time advances (a tick of every live node) only after
+every message due before it was handled, so the network never falls arbitrarily far behind the clock.
+
+The driver may be lazy (`lazy_ready_prob`): it leaves a Ready for later, so several inputs reach a node between two
+ready() calls, as the contract allows.
 
 Invariants (`InvariantViolation`, naming seed and step) are checked on every step, incrementally where a full check
 would be quadratic:
@@ -135,6 +140,7 @@ class Simulator:
         self._proposal_no = 0
         self._trace = hashlib.blake2b(digest_size=16)
         self.trace_log: list[str] | None = None         # set to [] to keep a readable trace (replay, stories)
+        self.seeded_schedule = False                    # built by schedule_for_seed: `seed` alone replays it
         # Invariant state.
         self.leader_of_term: dict[int, str] = {}
         self.leader_logs: dict[int, list[int]] = {}    # term -> terms of the leader's log when elected (index-1)
@@ -147,8 +153,8 @@ class Simulator:
 
     # -- helpers ----------------------------------------------------------------------------------------------
     def fail(self, what: str) -> None:
-        raise InvariantViolation(f"seed={self.seed} step={self.step_no} (tick {self.now}): {what}\n"
-                                 + REPRODUCE_HINT.format(seed=self.seed))
+        hint = "\n" + REPRODUCE_HINT.format(seed=self.seed) if self.seeded_schedule else ""
+        raise InvariantViolation(f"seed={self.seed} step={self.step_no} (tick {self.now}): {what}{hint}")
 
     def check(self, cond: bool, what: str | Callable[[], str]) -> None:
         if not cond:
@@ -685,7 +691,9 @@ def schedule_for_seed(seed: int) -> tuple[Simulator, int]:
         tick_skip_prob=rng.choice((0.0, 0.0, 0.1)),
     )
     steps = rng.randint(STEPS_MIN, STEPS_MAX)
-    return Simulator(seed, n_nodes, config, faults), steps
+    sim = Simulator(seed, n_nodes, config, faults)
+    sim.seeded_schedule = True
+    return sim, steps
 
 
 def run_seed(seed: int, trace: list[str] | None = None) -> Simulator:

@@ -425,6 +425,11 @@ class RaftNode:
                 assert entry.index > self.commit, "a committed entry would be overwritten"
                 self.log.truncate_from(entry.index)
                 self._unstable_from = min(self._unstable_from, entry.index)
+                # Acks still queued (not yet sent: the driver has not handled our Ready) for entries we just
+                # dropped would reach their leader after this Ready persisted the *new* suffix, promising what we no
+                # longer hold; withdraw them (to that leader they are lost messages, which it retries).
+                self._msgs = [x for x in self._msgs if x.type is not MessageType.APPEND_RESP or x.reject
+                              or x.index < entry.index]
                 self.log.append(new_entries[i:])
                 break
         last_new = m.index + len(new_entries)
