@@ -48,9 +48,10 @@ class Endpoint:
         while True:
             roles = await asyncio.gather(*(self._ask_role(a) for a in self.nodes))
             # A deposed primary cut off from the log may still call itself master until it learns better, but
-            # its lease has lapsed; among primaries with a lease, the newest epoch wins.
+            # its lease has lapsed; among primaries with a lease, the newest epoch wins. With none (a failover
+            # in progress) there is no primary: new connections wait, they never go to a replica.
             primaries = sorted((r, a) for a, r in zip(self.nodes, roles) if r is not None)
-            new = primaries[-1][1] if primaries else self.primary
+            new = primaries[-1][1] if primaries else None
             if new != self.primary:
                 old, self.primary = self.primary, new
                 log.warning("primary is now %s (was %s)", new, old)
@@ -58,22 +59,34 @@ class Endpoint:
                     task.cancel()
             await asyncio.sleep(self.poll_ms / 1000)
 
-    async def handle(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+    async def _leased_primary(self) -> str | None:
+        """The current primary, confirmed on this connection's behalf: a process restarted on the old primary's
+        port is a replica replaying the log, and must never be mistaken for it (stale reads)."""
         for _ in range(50):     # wait up to ~5 s for a primary (during a failover)
-            if self.primary:
-                break
+            target = self.primary
+            if target is not None and await self._ask_role(target) is not None:
+                return target
             await asyncio.sleep(0.1)
-        target = self.primary
+        return None
+
+    async def handle(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+        try:
+            await self._forward(client_reader, client_writer)
+        except asyncio.CancelledError:
+            pass    # the primary changed: this client reconnects and reaches the new one
+        finally:
+            client_writer.close()
+
+    async def _forward(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+        target = await self._leased_primary()
         if target is None:
             client_writer.write(b"-CLUSTERDOWN no primary is available right now\r\n")
             await client_writer.drain()
-            client_writer.close()
             return
         host, _, port = target.rpartition(":")
         try:
             upstream_reader, upstream_writer = await asyncio.open_connection(host, int(port))
         except OSError:
-            client_writer.close()
             return
         task = asyncio.current_task()
         self._connections.setdefault(target, set()).add(task)
@@ -85,8 +98,7 @@ class Endpoint:
             pass
         finally:
             self._connections.get(target, set()).discard(task)
-            for w in (client_writer, upstream_writer):
-                w.close()
+            upstream_writer.close()
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -152,14 +152,10 @@ def test_planned_failover_under_load(cluster):
     check_everywhere(cluster, w)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "memdb bug: the endpoint keeps routing new connections to the last primary while no node holds a lease "
-    "(memdb/endpoint.py poll: `new = ... else self.primary`), and a data node serves GET to any plain client "
-    "as a replica, even while it is still replaying the log after a restart. So a primary that is kill -9'd "
-    "and restarted answers reads through the primary endpoint from an empty or partly replayed keyspace "
-    "(GET -> nil for keys with acknowledged values) until a primary holds a lease: not linearizable. Found by "
-    "bench/chaos.py (seed 2, cycle 9: zone a killed and restarted after 0.59 s); the replicas are paused here "
-    "only to hold the window open so it reproduces every time (1 in 3 without the pause)"))
+# Regression: the endpoint used to keep routing new connections to the last primary's address while no node held a
+# lease, so a primary kill -9'd and restarted on the same port answered reads through the endpoint from an empty or
+# half-replayed keyspace (found by bench/chaos.py, seed 2, cycle 9). The replicas are paused here only to hold the
+# window open so the scenario happens every time.
 def test_restarted_primary_serves_no_stale_reads_through_endpoint(cluster):
     endpoint = cluster.plan.base_port
     filler = cluster.client(endpoint)
