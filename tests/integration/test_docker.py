@@ -269,8 +269,8 @@ def test_zone_loss_in_containers(docker_daemon, capsys):
             time.sleep(2.0)
             before_stop = len(writes.acked)
             assert before_stop > 20, f"only {before_stop} writes acknowledged before the zone stop"
-            t_stop = time.monotonic()
             stopped = [compose.container(f"txlog-{zone}"), compose.container(first)]
+            t_stop = time.monotonic()
             run(["docker", "stop", *stopped], timeout=60)
             timings[f"docker stop zone {zone}"] = time.monotonic() - t_stop
             exits = run(["docker", "inspect", "-f", "{{.State.ExitCode}}", *stopped]).stdout.split()
