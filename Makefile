@@ -59,3 +59,10 @@ compose-up: image
 # Keeps the txlog volumes (the next compose-up restarts the same cluster); `make compose-down DOWN_ARGS=-v` wipes them.
 compose-down:
 	$(COMPOSE) down $(DOWN_ARGS)
+
+# memdb side by side with redis-server (+replica+WAIT, AOF always, no persistence) and a 3-member etcd
+# (bench/run.py; installs redis/etcd from Debian if missing): `make bench BENCH_ARGS=--quick`
+BENCH_ARGS ?=
+.PHONY: bench
+bench: $(STAMP)
+	$(PY) -m bench.run $(BENCH_ARGS)

@@ -25,7 +25,7 @@ from typing import Any
 from memdb.commands.args import is_int
 from memdb.commands._typeutil import listpack_double_text
 from memdb.commands.hashes import HASH_MAX_LISTPACK_ENTRIES, HASH_MAX_LISTPACK_VALUE, HashTableValue
-from memdb.commands.keys import SET_MAX_INTSET_ENTRIES, object_encoding
+from memdb.commands.keys import object_encoding
 from memdb.commands.zset_type import ZSET_MAX_LISTPACK_ENTRIES, ZSetValue
 from memdb.keyspace import HashValue, ListValue, SetValue
 

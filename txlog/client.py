@@ -84,6 +84,7 @@ class _Redirect(Exception):
 
 
 class LogClient:
+    STALL_S = 0.5            # in-flight batches with no answer this long: the node is stuck, go elsewhere
     IDLE_STREAM_S = 5.0      # an Append stream with nothing to send is closed after this long
     def __init__(self, addresses: list[str], log_name: str, writer_id: str | None = None,
                  max_inflight_batches: int = 8, max_batch_items: int = 8192, append_timeout_s: float = 10.0):
@@ -190,7 +191,9 @@ class LogClient:
                 await self._stream(address)
                 backoff = 0.01
             except _Redirect as redirect:
-                self.leader_address = redirect.hint or None
+                # A hint is the answering node's address for the leader; behind zone proxies each zone reaches
+                # a node at a different address, so only a hint that is one of ours can be followed.
+                self.leader_address = redirect.hint if redirect.hint in self.addresses else None
                 if not redirect.hint or redirect.hint == address:
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 0.2)
@@ -232,13 +235,22 @@ class LogClient:
         wake = self._wake
         timer = None
         idle_since = loop.time()
+        self._progress_at = loop.time()
         try:
             for batch in list(self._inflight):      # resend what was not answered; dedup makes it safe
                 await call.write(batch.request)
             while not reader.done():
+                if self._inflight and loop.time() - self._progress_at > self.STALL_S:
+                    # A node that stopped answering (paused, or gone without closing the connection) must not
+                    # hold the writer past its lease: try another node; the resent batches are deduplicated.
+                    log.info("append stream to %s silent for %.2fs; trying another node", address,
+                             loop.time() - self._progress_at)
+                    raise _Redirect("")
                 if len(self._inflight) < self.max_inflight_batches:
                     batch = self._next_batch()
                     if batch is not None:
+                        if not self._inflight:
+                            self._progress_at = loop.time()
                         self._inflight.append(batch)
                         await call.write(batch.request)
                         continue
@@ -254,7 +266,7 @@ class LogClient:
                     timer = loop.call_at(idle_since + self.IDLE_STREAM_S, wake.set)
                 else:
                     idle_since = float("inf")
-                    timer = loop.call_at(self._expire(), wake.set)
+                    timer = loop.call_at(min(self._expire(), self._progress_at + self.STALL_S + 0.01), wake.set)
                 await wake.wait()
                 timer.cancel()
                 if idle_since == float("inf") and not self._inflight and not self._queue and not self._special:
@@ -279,6 +291,7 @@ class LogClient:
             if response.status == pb.NOT_LEADER:
                 raise _Redirect(response.leader_hint)
             batch = self._inflight.popleft()
+            self._progress_at = asyncio.get_running_loop().time()
             if response.status == pb.OK:
                 for f in batch.futures:
                     if not f.done():

@@ -239,6 +239,8 @@ class TxlogNode:
             self._shut_down()
 
     def stop(self) -> None:
+        if not self._stopping:
+            log.info("txlog node %s stopping", self.config.node_id)
         self._stopping = True
         self._wake.set()
 
@@ -664,6 +666,11 @@ class TxLogService(pb_grpc.TxLogServicer):
                 response = await future
                 response.batch_seq = batch_seq
                 yield response
+            if reader.done() and not reader.cancelled() and reader.exception() is not None:
+                exc = reader.exception()
+                if not isinstance(exc, (grpc.aio.AioRpcError, asyncio.CancelledError)):
+                    log.error("append stream failed", exc_info=exc)
+                    await context.abort(grpc.StatusCode.INTERNAL, f"append stream failed: {exc!r}")
         finally:
             reader.cancel()
 
@@ -752,7 +759,7 @@ async def serve(config: NodeConfig, listen: str) -> None:
     finally:
         # Everything acknowledged is already fsynced on a majority: nothing to flush, so stop fast. Waiting
         # appends were answered UNAVAILABLE and tails ended by node.run(); peers' streams are just cut.
-        await server.stop(grace=0.1)
+        await server.stop(grace=0.05)
         node.storage.close()
         log.info("txlog node %s stopped (%s)", config.node_id,
                  ", ".join(f"{k}={v}" for k, v in sorted(node.stats.items())))

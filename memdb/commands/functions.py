@@ -7,9 +7,10 @@ and FCALL works on a new primary after failover. Each process compiles a library
 use (`LuaVM.libraries`, keyed by code).
 
 memdb-specific (documented divergences):
-  - FUNCTION DUMP's payload is memdb's own format (magic, version, length-prefixed library codes, CRC-32), not
-    Redis's RDB encoding: a Redis payload can't be restored into memdb, nor the reverse. RESTORE checks it and
-    answers Redis's "ERR DUMP payload version or checksum are wrong" for anything else.
+  - FUNCTION DUMP writes Redis's payload (RDB_OPCODE_FUNCTION2 + the code as an RDB string per library, RDB
+    version 10, CRC64; memdb/rdb.py), so payloads move between memdb and Redis 7.0 both ways. With several
+    libraries memdb writes them sorted by name (Redis: dict order), so the bytes can differ while the content
+    is the same.
   - FUNCTION LIST returns libraries sorted by name and functions in registration order (Redis: dict order, which
     it documents as unspecified).
   - FUNCTION KILL always answers NOTBUSY (scripts run to completion inside one handler call; a runaway function
@@ -18,33 +19,19 @@ memdb-specific (documented divergences):
 from __future__ import annotations
 
 import re
-import struct
-import zlib
 from typing import Any
 
+from memdb import rdb
 from memdb.commands import messages
 from memdb.commands._typeutil import numkeys_finder
 from memdb.commands.declare import command
 from memdb.commands.scanning import glob_match
-from memdb.commands.scripting import (
-    NUMKEYS_NEGATIVE, NUMKEYS_TOO_MANY, NOTBUSY, WRITE_FLAG_WITH_RO, FunctionInfo, Library, ScriptingState,
-    state_of)
+from memdb.commands.scripting import FunctionInfo, Library, ScriptingState, state_of
 from memdb.commands.args import is_int
 from memdb.commands.spec import OK, CommandError, Context, Map, SetReply
 
-DUMP_MAGIC = b"MEMDBFN"
-DUMP_VERSION = 1
-
-LIBRARY_NAME_INVALID = ("ERR Library names can only contain letters, numbers, or underscores(_) and must be at "
-                        "least one character long")
-FUNCTION_NOT_FOUND = "ERR Function not found"
-BAD_NUMKEYS = "ERR Bad number of keys provided"
-LIBRARY_NOT_FOUND = "ERR Library not found"
-FUNCTION_FLUSH_OPTION = "ERR FUNCTION FLUSH only supports SYNC|ASYNC option"
-RESTORE_POLICY = "ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE."
-MISSING_METADATA = "ERR Missing library metadata"
-NAME_NOT_GIVEN = "ERR Library name was not given"
-LIBRARYNAME_NOT_GIVEN = "ERR library name argument was not given"
+RDB_OPCODE_FUNCTION2 = 245
+RDB_OPCODE_FUNCTION_PRE_GA = 246
 
 _NAME_RE = re.compile(r"[A-Za-z0-9_]+\Z")
 
@@ -93,11 +80,11 @@ FUNCTION_HELP = [
 ]
 
 
-# -- compiling a library ----------------------------------------------------------------------------------------------
+# -- compiling a library ---------------------------------------------------------------------------------------------
 def _parse_metadata(code: bytes) -> tuple[str, int]:
     """functionExtractLibMetaData: the library name from '#!lua name=<name>', and where the body starts."""
     if not code.startswith(b"#!"):
-        raise CommandError(MISSING_METADATA)
+        raise CommandError(messages.FUNCTION_MISSING_METADATA)
     end = code.find(b"\n")
     if end < 0:
         raise CommandError("ERR Invalid metadata")
@@ -112,9 +99,9 @@ def _parse_metadata(code: bytes) -> tuple[str, int]:
         else:
             raise CommandError(f"ERR Invalid metadata value given: {part.decode('utf-8', 'surrogateescape')}")
     if name is None:
-        raise CommandError(NAME_NOT_GIVEN)
+        raise CommandError(messages.FUNCTION_NAME_NOT_GIVEN)
     if not _NAME_RE.match(name):
-        raise CommandError(LIBRARY_NAME_INVALID)
+        raise CommandError(messages.FUNCTION_LIBRARY_NAME_INVALID)
     return name, end
 
 
@@ -152,7 +139,7 @@ def _callback(state: ScriptingState, lib: Library, fname: str) -> Any:
     return compiled[fname]
 
 
-# -- FUNCTION -----------------------------------------------------------------------------------------------------------
+# -- FUNCTION --------------------------------------------------------------------------------------------------------
 def function_load(ctx: Context, args: list[bytes]) -> Any:
     replace = False
     for arg in args[2:-1]:
@@ -174,7 +161,7 @@ def function_delete(ctx: Context, args: list[bytes]) -> Any:
     state = state_of(ctx)
     name = args[2].decode("utf-8", "surrogateescape")
     if name not in state.libraries:
-        raise CommandError(LIBRARY_NOT_FOUND)
+        raise CommandError(messages.FUNCTION_LIBRARY_NOT_FOUND)
     del state.libraries[name]
     state.functions = {f: lib for f, lib in state.functions.items() if lib != name}
     return OK
@@ -182,7 +169,7 @@ def function_delete(ctx: Context, args: list[bytes]) -> Any:
 
 def function_flush(ctx: Context, args: list[bytes]) -> Any:
     if len(args) > 3 or (len(args) == 3 and args[2].upper() not in (b"SYNC", b"ASYNC")):
-        raise CommandError(FUNCTION_FLUSH_OPTION)
+        raise CommandError(messages.FUNCTION_FLUSH_OPTION)
     state = state_of(ctx)
     state.libraries.clear()
     state.functions.clear()
@@ -199,7 +186,7 @@ def function_list(ctx: Context, args: list[bytes]) -> Any:
             with_code = True
         elif option == b"LIBRARYNAME" and pattern is None:
             if i + 1 >= len(args):
-                raise CommandError(LIBRARYNAME_NOT_GIVEN)
+                raise CommandError(messages.FUNCTION_LIBRARYNAME_NOT_GIVEN)
             pattern = bytes(args[i + 1])
             i += 1
         else:
@@ -228,34 +215,30 @@ def function_stats(ctx: Context, args: list[bytes]) -> Any:
 
 
 def function_dump(ctx: Context, args: list[bytes]) -> Any:
+    """functionsDumpCommand: rdbSaveFunctions + RDB version + CRC64."""
     state = state_of(ctx)
-    body = [DUMP_MAGIC, struct.pack(">B", DUMP_VERSION)]
-    for name in sorted(state.libraries):
-        code = state.libraries[name].code
-        body.append(struct.pack(">I", len(code)))
-        body.append(code)
-    payload = b"".join(body)
-    return payload + struct.pack(">I", zlib.crc32(payload))
+    body = b"".join(bytes((RDB_OPCODE_FUNCTION2,)) + rdb.encode_string(state.libraries[name].code)
+                    for name in sorted(state.libraries))
+    body += rdb.RDB_VERSION.to_bytes(2, "little")
+    return body + rdb.crc64(body).to_bytes(8, "little")
 
 
 def _parse_dump(payload: bytes) -> list[bytes]:
-    bad = CommandError(messages.DUMP_PAYLOAD_INVALID)
-    header = len(DUMP_MAGIC) + 1
-    if len(payload) < header + 4 or not payload.startswith(DUMP_MAGIC) or payload[len(DUMP_MAGIC)] != DUMP_VERSION:
-        raise bad
-    body, (crc,) = payload[:-4], struct.unpack(">I", payload[-4:])
-    if zlib.crc32(body) != crc:
-        raise bad
-    codes, pos = [], header
-    while pos < len(body):
-        if pos + 4 > len(body):
-            raise bad
-        (size,) = struct.unpack(">I", body[pos:pos + 4])
-        pos += 4
-        if pos + size > len(body):
-            raise bad
-        codes.append(body[pos:pos + size])
-        pos += size
+    """functionsRestoreCommand: verifyDumpPayload, then FUNCTION2 opcodes each followed by a library's code."""
+    if not rdb.verify_payload(payload):
+        raise CommandError(messages.DUMP_PAYLOAD_INVALID)
+    reader = rdb.Reader(payload[:-10])
+    codes = []
+    try:
+        while reader.pos < len(reader.data):
+            opcode = reader.byte()
+            if opcode == RDB_OPCODE_FUNCTION_PRE_GA:
+                raise CommandError("ERR Pre-GA function format not supported")
+            if opcode != RDB_OPCODE_FUNCTION2:
+                raise CommandError("ERR given type is not a function")
+            codes.append(reader.string())
+    except rdb.BadPayload:
+        raise CommandError(messages.RESTORE_BAD_DATA) from None
     return codes
 
 
@@ -266,7 +249,7 @@ def function_restore(ctx: Context, args: list[bytes]) -> Any:
     if len(args) == 4:
         policy = args[3].upper()
         if policy not in (b"FLUSH", b"APPEND", b"REPLACE"):
-            raise CommandError(RESTORE_POLICY)
+            raise CommandError(messages.FUNCTION_RESTORE_POLICY)
     codes = _parse_dump(bytes(args[2]))
     state = state_of(ctx)
     libraries = [_compile_library(state, code) for code in codes]
@@ -278,33 +261,34 @@ def function_restore(ctx: Context, args: list[bytes]) -> Any:
 
 
 def function_kill(ctx: Context, args: list[bytes]) -> Any:
-    raise CommandError(NOTBUSY)
+    raise CommandError(messages.NOTBUSY)
 
 
 def function_help(ctx: Context, args: list[bytes]) -> Any:
     return list(FUNCTION_HELP)
 
 
-# -- FCALL --------------------------------------------------------------------------------------------------------------
+# -- FCALL -----------------------------------------------------------------------------------------------------------
 def _fcall(ctx: Context, args: list[bytes], ro_command: bool) -> Any:
     if not is_int(args[2]):
-        raise CommandError(BAD_NUMKEYS)
+        raise CommandError(messages.FUNCTION_BAD_NUMKEYS)
     numkeys = int(args[2])
     if numkeys > len(args) - 3:
-        raise CommandError(NUMKEYS_TOO_MANY)
+        raise CommandError(messages.NUMKEYS_GREATER_THAN_ARGS)
     if numkeys < 0:
-        raise CommandError(NUMKEYS_NEGATIVE)
+        raise CommandError(messages.NUMKEYS_NEGATIVE)
     keys, argv = list(args[3:3 + numkeys]), list(args[3 + numkeys:])
     state = state_of(ctx)
-    lib_name = state.functions.get(args[1].decode("utf-8", "surrogateescape").lower())
+    wanted = args[1].decode("utf-8", "surrogateescape").lower()       # function names are case-insensitive
+    lib_name = state.functions.get(wanted)
     if lib_name is None:
-        raise CommandError(FUNCTION_NOT_FOUND)
+        raise CommandError(messages.FUNCTION_NOT_FOUND)
     lib = state.libraries[lib_name]
-    info = next(f for f in lib.functions.values() if f.name.lower() == args[1].decode("utf-8", "surrogateescape").lower())
+    info = next(f for f in lib.functions.values() if f.name.lower() == wanted)
     fname = info.name
     no_writes = "no-writes" in info.flags
     if ro_command and not no_writes:
-        raise CommandError(WRITE_FLAG_WITH_RO)
+        raise CommandError(messages.SCRIPT_WRITE_FLAG_WITH_RO)
     callback = _callback(state, lib, fname)
     return state.vm.run_function(ctx, callback, fname, keys, argv, read_only=ro_command or no_writes)
 

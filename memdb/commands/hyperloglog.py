@@ -27,7 +27,7 @@ from typing import Any
 from memdb.commands import messages
 from memdb.commands.declare import command
 from memdb.commands.spec import OK, CommandError, Context
-from memdb.commands.strings import RawStr
+from memdb.commands.strings import RawStr, string_encoding
 
 HLL_P = 14
 HLL_Q = 64 - HLL_P
@@ -106,7 +106,6 @@ def is_valid_hll(value: bytes) -> bool:
         return False
     if value[4] == HLL_DENSE and len(value) != HLL_DENSE_SIZE:
         return False
-    from memdb.commands.strings import string_encoding
     return string_encoding(value) != "int"
 
 

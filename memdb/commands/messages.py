@@ -214,3 +214,28 @@ def subcommand_syntax(subcommand: bytes, command: bytes) -> str:
     """addReplySubcommandSyntaxError: the subcommand as typed, the command upper-cased."""
     return _sanitize(f"ERR unknown subcommand or wrong number of arguments for '{_arg_text(subcommand)[:128]}'. "
                      f"Try {_arg_text(command).upper()} HELP.")
+
+
+# -- scripting and functions (eval.c, script.c, script_lua.c, functions.c, function_lua.c) -------------------------
+NUMKEYS_NEGATIVE = "ERR Number of keys can't be negative"
+SCRIPT_WRITE_FLAG_WITH_RO = "ERR Can not execute a script with write flag using *_ro command."
+NOTBUSY = "NOTBUSY No scripts in execution right now."
+SCRIPT_FLUSH_OPTION = "ERR SCRIPT FLUSH only support SYNC|ASYNC option"
+SCRIPT_INVALID_SHEBANG = "ERR Invalid script shebang"
+SCRIPT_REPLY_TOO_DEEP = "ERR reached lua stack limit"
+SCRIPT_CALL_NO_ARGS = "ERR Please specify at least one argument for this redis lib call"
+SCRIPT_CALL_BAD_ARG = "ERR Lua redis lib command arguments must be strings or integers"
+SCRIPT_CALL_UNKNOWN = "ERR Unknown Redis command called from script"
+SCRIPT_CALL_ARITY = "ERR Wrong number of args calling Redis command from script"
+SCRIPT_CALL_NOSCRIPT = "ERR This Redis command is not allowed from script"
+SCRIPT_CALL_WRITE_IN_RO = "ERR Write commands are not allowed from read-only scripts."
+FUNCTION_LIBRARY_NAME_INVALID = ("ERR Library names can only contain letters, numbers, or underscores(_) and must "
+                                 "be at least one character long")
+FUNCTION_NOT_FOUND = "ERR Function not found"
+FUNCTION_BAD_NUMKEYS = "ERR Bad number of keys provided"
+FUNCTION_LIBRARY_NOT_FOUND = "ERR Library not found"
+FUNCTION_FLUSH_OPTION = "ERR FUNCTION FLUSH only supports SYNC|ASYNC option"
+FUNCTION_RESTORE_POLICY = "ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE."
+FUNCTION_MISSING_METADATA = "ERR Missing library metadata"
+FUNCTION_NAME_NOT_GIVEN = "ERR Library name was not given"
+FUNCTION_LIBRARYNAME_NOT_GIVEN = "ERR library name argument was not given"

@@ -16,8 +16,8 @@ cache (`ScriptingState.vm`), rebuilt on demand from the replicated bodies.
 The sandbox is stock Lua 5.1 (Redis's language version) through lupa, set up by the Lua prelude in `_PRELUDE`:
 no os/io/debug/loadfile/dofile/require/setfenv/getfenv/print; a metatable on _G makes reading an undefined global
 ("Script attempted to access nonexistent global variable 'x'") and writing any global ("Attempt to modify a
-readonly table") errors, as Redis 7's read-only tables do. Python objects are never reachable from Lua: the
-callbacks are upvalues of prelude functions and lupa's attribute access is denied.
+readonly table") errors, as Redis 7's read-only tables do. The only Python objects Lua can reach are the library
+callbacks (redis.call, math.random, cjson.encode...), and only to call them: lupa's attribute access is denied.
 
 Determinism and limits (memdb-specific, documented divergences from Redis):
   - math.random is Redis's rand48 (redisLrand48), but instead of one process-wide state (Redis 7.0 never reseeds
@@ -33,6 +33,10 @@ Determinism and limits (memdb-specific, documented divergences from Redis):
   - Available libraries: base, string, table, math, coroutine, `bit` (LuaBitOp API) and `cjson` (encode, decode,
     null; done in Python with lua-cjson's default rules and error texts, decode errors only approximate its token
     names). cmsgpack and struct (C modules in Redis, not in lupa's Lua) are absent.
+  - A script reply nested deeper than REPLY_DEPTH_MAX (or a self-referencing table) answers Redis's "ERR reached
+    lua stack limit" (Redis reaches it only when its Lua stack runs out, much deeper).
+  - type() of redis.call and the other library functions is 'function' (they are Python callbacks: calling them
+    directly, not through a Lua wrapper, keeps the script's frame for error positions as Redis's C functions do).
   - Inside scripts, connection-level commands other than PING, ECHO, SELECT and TIME (e.g. INFO, PUBLISH, which
     memdb answers in its server/node layer) answer "This Redis command is not allowed from script".
 """
@@ -58,28 +62,16 @@ log = logging.getLogger("memdb.scripting")
 SCRIPT_INSTRUCTIONS_MAX = 50_000_000      # Lua VM instructions per script run (and per library load)
 HOOK_EVERY_INSTRUCTIONS = 10_000          # granularity of the count hook
 LUA_MEMORY_MAX_BYTES = 1 << 30            # a safety net for the process, not a replicated limit
+REPLY_DEPTH_MAX = 100                     # nesting of a script reply (Redis: until its Lua stack runs out)
+COMPILED_SCRIPTS_MAX = 10_000             # this process's compiled-chunk cache is dropped when it grows past this
 INT64_MIN = -(1 << 63)
 INT64_MAX = (1 << 63) - 1
 INT32_MAX = (1 << 31) - 1
 SCRIPT_FLAGS = ("no-writes", "allow-oom", "allow-stale", "no-cluster", "allow-cross-slot-keys")   # scriptFlags order
 
-# Texts of errors raised inside scripts (script.c / script_lua.c); the "ERR " prefix is added like luaPushError.
-CALL_NO_ARGS = "Please specify at least one argument for this redis lib call"
-CALL_BAD_ARG = "Lua redis lib command arguments must be strings or integers"
-CALL_UNKNOWN = "Unknown Redis command called from script"
-CALL_ARITY = "Wrong number of args calling Redis command from script"
-CALL_NOSCRIPT = "This Redis command is not allowed from script"
-CALL_WRITE_IN_RO = "Write commands are not allowed from read-only scripts."
+# Error texts live in messages.py; this one is memdb's own (the instruction limit).
 SCRIPT_TOO_LONG = (f"ERR Script aborted: it exceeded memdb's limit of {SCRIPT_INSTRUCTIONS_MAX} Lua instructions "
                    "(a deterministic stand-in for Redis's busy-script timeout)").encode()
-
-# Command errors (eval.c, script.c).
-NUMKEYS_NEGATIVE = "ERR Number of keys can't be negative"
-NUMKEYS_TOO_MANY = "ERR Number of keys can't be greater than number of args"
-WRITE_FLAG_WITH_RO = "ERR Can not execute a script with write flag using *_ro command."
-NOTBUSY = "NOTBUSY No scripts in execution right now."
-SCRIPT_FLUSH_OPTION = "ERR SCRIPT FLUSH only support SYNC|ASYNC option"
-INVALID_SHEBANG = "ERR Invalid script shebang"
 
 SCRIPT_HELP = [
     b"SCRIPT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
@@ -102,7 +94,7 @@ SCRIPT_HELP = [
 ]
 
 
-# -- replicated state -------------------------------------------------------------------------------------------------
+# -- replicated state ------------------------------------------------------------------------------------------------
 @dataclasses.dataclass
 class FunctionInfo:
     name: str
@@ -164,7 +156,7 @@ class Rand48:
         return (self.next() % INT32_MAX) / INT32_MAX
 
 
-# -- the VM -----------------------------------------------------------------------------------------------------------
+# -- the VM ----------------------------------------------------------------------------------------------------------
 @dataclasses.dataclass
 class _Run:
     """The script being run: what redis.call() needs."""
@@ -255,6 +247,8 @@ class LuaVM:
             fn, err = result if isinstance(result, tuple) else (result, None)
             if fn is None:
                 raise CommandError(f"ERR Error compiling script (new function): {_text(err)}")
+            if len(self.scripts) >= COMPILED_SCRIPTS_MAX:
+                self.scripts.clear()          # a cache: recompiled from the replicated bodies on demand
             self.scripts[sha] = fn
         return fn
 
@@ -328,7 +322,7 @@ class LuaVM:
     def _acl_check(self, *args: Any) -> Any:
         reply = self._call_or_error(args, lookup_only=True)
         if isinstance(reply, CommandError):
-            if reply.message == "ERR " + CALL_NO_ARGS:
+            if reply.message == messages.SCRIPT_CALL_NO_ARGS:
                 raise _LuaRaise(reply.message, is_table=True)
             raise _LuaRaise("ERR Invalid command passed to redis.acl_check_cmd()", is_table=True)
         return True
@@ -337,7 +331,7 @@ class LuaVM:
         run = self.run
         assert run is not None
         if not args:
-            return CommandError("ERR " + CALL_NO_ARGS)
+            return CommandError(messages.SCRIPT_CALL_NO_ARGS)
         argv = []
         for arg in args:
             kind = type(arg)
@@ -346,7 +340,7 @@ class LuaVM:
             elif kind is int or kind is float:
                 argv.append(b"%.17g" % arg)     # Redis 7.0: snprintf("%.17g"), not Lua's %.14g
             else:
-                return CommandError("ERR " + CALL_BAD_ARG)
+                return CommandError(messages.SCRIPT_CALL_BAD_ARG)
         try:
             spec = _lookup(argv)
             if lookup_only:
@@ -360,9 +354,9 @@ class LuaVM:
 
     def _call_command(self, run: _Run, spec: Any, argv: list[bytes]) -> Any:
         if Flag.NOSCRIPT in spec.flags:
-            raise CommandError("ERR " + CALL_NOSCRIPT)
+            raise CommandError(messages.SCRIPT_CALL_NOSCRIPT)
         if Flag.WRITE in spec.flags and run.read_only:
-            raise CommandError("ERR " + CALL_WRITE_IN_RO)
+            raise CommandError(messages.SCRIPT_CALL_WRITE_IN_RO)
         ctx = run.ctx
         if Flag.CONNECTION in spec.flags or spec.handler is None:
             return self._connection_command(run, spec.name, argv)
@@ -389,7 +383,7 @@ class LuaVM:
                 raise CommandError(messages.DB_INDEX_OUT_OF_RANGE)
             run.db = run.ctx.keyspace.dbs[index]
             return OK
-        raise CommandError("ERR " + CALL_NOSCRIPT)
+        raise CommandError(messages.SCRIPT_CALL_NOSCRIPT)
 
     def _sha1hex(self, *args: Any) -> bytes:
         if len(args) != 1:
@@ -601,8 +595,11 @@ class LuaVM:
                 table[i] = item
         return table
 
-    def _to_reply(self, value: Any, resp: int) -> Any:
+    def _to_reply(self, value: Any, resp: int, depth: int = 0) -> Any:
         """A Lua value returned by a script as a reply (script_lua.c luaReplyToRedisReply)."""
+        if depth > REPLY_DEPTH_MAX:
+            # Redis runs out of Lua stack (lua_checkstack) on deep or self-referencing tables
+            raise CommandError(messages.SCRIPT_REPLY_TOO_DEEP)
         kind = type(value)
         if kind is bytes:
             return value
@@ -633,17 +630,18 @@ class LuaVM:
             return big
         mapping = value[b"map"]
         if _is_table(mapping):
-            return Map([(self._to_reply(k, resp), self._to_reply(v, resp)) for k, v in mapping.items()])
+            return Map([(self._to_reply(k, resp, depth + 1), self._to_reply(v, resp, depth + 1))
+                        for k, v in mapping.items()])
         members = value[b"set"]
         if _is_table(members):
-            return SetReply([self._to_reply(k, resp) for k in members.keys()])
+            return SetReply([self._to_reply(k, resp, depth + 1) for k in members.keys()])
         items = []
         i = 1
         while True:
             item = value[i]
             if item is None:
                 break
-            items.append(self._to_reply(item, resp))
+            items.append(self._to_reply(item, resp, depth + 1))
             i += 1
         return items
 
@@ -736,24 +734,24 @@ def _lookup(argv: list[bytes]) -> Any:
     name = argv[0].lower().decode("utf-8", "surrogateescape")
     spec = COMMAND_TABLE.get(name)
     if spec is None:
-        raise CommandError("ERR " + CALL_UNKNOWN)
+        raise CommandError(messages.SCRIPT_CALL_UNKNOWN)
     if spec.subcommands and len(argv) >= 2:
         spec = SUBCOMMANDS[name].get(argv[1].lower().decode("utf-8", "surrogateescape"))
         if spec is None:
-            raise CommandError("ERR " + CALL_UNKNOWN)
+            raise CommandError(messages.SCRIPT_CALL_UNKNOWN)
     if not spec.arity_ok(len(argv)):
-        raise CommandError("ERR " + CALL_ARITY)
+        raise CommandError(messages.SCRIPT_CALL_ARITY)
     return spec
 
 
-# -- shebang (eval.c evalExtractShebangFlags) ---------------------------------------------------------------------------
+# -- shebang (eval.c evalExtractShebangFlags) ----------------------------------------------------------------------
 def parse_shebang(body: bytes) -> tuple[str, ...] | None:
     """The flags of a script with a '#!lua' first line, or None for a script without one (legacy script)."""
     if not body.startswith(b"#!"):
         return None
     end = body.find(b"\n")
     if end < 0:
-        raise CommandError(INVALID_SHEBANG)
+        raise CommandError(messages.SCRIPT_INVALID_SHEBANG)
     parts = body[:end].split()
     if not parts or parts[0] != b"#!lua":
         engine = parts[0] if parts else b"#!"
@@ -771,18 +769,18 @@ def parse_shebang(body: bytes) -> tuple[str, ...] | None:
     return tuple(flags)
 
 
-# -- numkeys ------------------------------------------------------------------------------------------------------------
+# -- numkeys ---------------------------------------------------------------------------------------------------------
 def split_keys(args: list[bytes], not_integer: str = messages.NOT_INTEGER) -> tuple[list[bytes], list[bytes]]:
     """KEYS and ARGV of `EVAL script numkeys key... arg...` (evalGetKeys / fcallCommandGeneric checks)."""
     numkeys = parse_int(args[2], not_integer)
     if numkeys > len(args) - 3:
-        raise CommandError(NUMKEYS_TOO_MANY)
+        raise CommandError(messages.NUMKEYS_GREATER_THAN_ARGS)
     if numkeys < 0:
-        raise CommandError(NUMKEYS_NEGATIVE)
+        raise CommandError(messages.NUMKEYS_NEGATIVE)
     return list(args[3:3 + numkeys]), list(args[3 + numkeys:])
 
 
-# -- EVAL family --------------------------------------------------------------------------------------------------------
+# -- EVAL family -----------------------------------------------------------------------------------------------------
 def _eval_generic(ctx: Context, args: list[bytes], by_sha: bool, ro_command: bool) -> Any:
     keys, argv = split_keys(args)
     state = state_of(ctx)
@@ -800,7 +798,7 @@ def _eval_generic(ctx: Context, args: list[bytes], by_sha: bool, ro_command: boo
     if not by_sha and not ro_command:
         state.scripts.setdefault(sha, body)     # EVAL caches its script (replicated: EVAL is a log entry)
     if ro_command and flags is not None and "no-writes" not in flags:
-        raise CommandError(WRITE_FLAG_WITH_RO)
+        raise CommandError(messages.SCRIPT_WRITE_FLAG_WITH_RO)
     read_only = ro_command or (flags is not None and "no-writes" in flags)
     return vm.run_script(ctx, fn, sha.decode(), keys, argv, read_only)
 
@@ -821,7 +819,7 @@ def evalsha_ro(ctx: Context, args: list[bytes]) -> Any:
     return _eval_generic(ctx, args, by_sha=True, ro_command=True)
 
 
-# -- SCRIPT -------------------------------------------------------------------------------------------------------------
+# -- SCRIPT ----------------------------------------------------------------------------------------------------------
 def script_load(ctx: Context, args: list[bytes]) -> Any:
     body = bytes(args[2])
     sha = sha1hex(body)
@@ -839,7 +837,7 @@ def script_exists(ctx: Context, args: list[bytes]) -> Any:
 
 def script_flush(ctx: Context, args: list[bytes]) -> Any:
     if len(args) > 3 or (len(args) == 3 and args[2].upper() not in (b"SYNC", b"ASYNC")):
-        raise CommandError(SCRIPT_FLUSH_OPTION)
+        raise CommandError(messages.SCRIPT_FLUSH_OPTION)
     state = state_of(ctx)
     state.scripts.clear()
     state.vm.forget_scripts()
@@ -852,7 +850,7 @@ def script_kill(ctx: Context, args: list[bytes]) -> Any:
 
 def _notbusy() -> Any:
     # memdb runs a script to completion inside one handler call: no script is ever running when KILL arrives.
-    raise CommandError(NOTBUSY)
+    raise CommandError(messages.NOTBUSY)
 
 
 def script_help(ctx: Context, args: list[bytes]) -> Any:
@@ -929,7 +927,19 @@ local function recheck(ok, ...)
   if not ok then return ok, convert((...)) end
   return ok, ...
 end
-rawset(G, 'pcall', function(...) return recheck(lua_pcall(...)) end)
+-- Redis 7.0's pcall (script_lua.c luaRedisPcall) hands out an error table's `err` string, not the table.
+local function pcall_result(ok, ...)
+  if not ok then
+    local e = ...
+    if type(e) == 'table' then
+      local msg = rawget(e, 'err')
+      if type(msg) == 'string' or type(msg) == 'number' then return false, msg end
+    end
+    return false, e
+  end
+  return ok, ...
+end
+rawset(G, 'pcall', function(...) return pcall_result(recheck(lua_pcall(...))) end)
 rawset(G, 'xpcall', function(f, h) return recheck(lua_xpcall(f, function(e) return h(convert(e)) end)) end)
 local function hooked_create(f)
   local co = co_create(f)
@@ -1045,6 +1055,17 @@ for _, name in ipairs({'tobit', 'bnot', 'band', 'bor', 'bxor', 'lshift', 'rshift
   end
 end
 rawset(G, 'bit', bit)
+
+-- The Python callbacks are userdata to Lua; scripts see them as functions, as Redis's C functions are.
+local callbacks = {}
+for _, f in ipairs({py_call, py_pcall, py_acl_check, py_sha1hex, py_log, py_setresp, py_random, py_randomseed,
+                    py_json_encode, py_json_decode}) do callbacks[f] = true end
+local lua_type = type
+rawset(G, 'type', function(v)
+  local t = lua_type(v)
+  if t == 'userdata' and callbacks[v] then return 'function' end
+  return t
+end)
 
 -- cjson (lua-cjson API subset: encode, decode, null), computed in Python.
 rawset(G, 'cjson', {encode = py_json_encode, decode = py_json_decode, null = json_null})

@@ -54,7 +54,10 @@ SCRIPTS = [
     "error('x')", "error({err='tbl'})", "error({err='ERR tbl'})", "error()", "error(5)", "error('x', 0)",
     "local x = 1\nlocal y = 2\nreturn redis.call('incr', 'h')", "return 'a' .. nil", "return +", "return 1\n--",
     "local function f() return 1 + f() end return f()",
-    "local ok, e = pcall(redis.call, 'incr', 's') return tostring(ok)",
+    "local ok, e = pcall(redis.call, 'incr', 's') return {tostring(ok), type(e), e}",
+    "local ok, e = pcall(error, {err='inner'}) return {type(e), e}", "local ok, e = pcall(error, {x=1}) return e.x",
+    "local ok, e = pcall(error, 'x') return e", "return {pcall(function() return 1, 2 end)}",
+    "return type(redis.call)", "return type(math.random)", "return type(cjson.encode)",
     # sandbox
     "return nosuch", "nosuch = 1", "_G.x = 1", "rawset(_G, 'x', 1) return x", "return type(_G)",
     "return type(os)", "return type(io)", "return type(debug)", "return type(loadfile)", "return type(dofile)",
@@ -233,7 +236,8 @@ def _sorted_libraries(value):
 
 
 def test_function_dump_restore(diff):
-    """DUMP payloads differ (memdb's own format); each side restores its own payload with the same results."""
+    """Each side restores its own payload with the same results; with one library the payloads are identical, and
+    each side restores the other's."""
     d = diff
     d.redis.call("FUNCTION", "FLUSH")
     d.check("FUNCTION", "LOAD", LIB)     # one library: which collision Redis reports first is its dict order
@@ -242,6 +246,7 @@ def test_function_dump_restore(diff):
         expected = d.redis.call(*[payloads[0] if a is None else a for a in args])
         actual = d.memdb.call(*[payloads[1] if a is None else a for a in args])
         assert (expected.kind, expected.value) == (actual.kind, actual.value), args
+    assert payloads[0] == payloads[1]
     both("FUNCTION", "RESTORE", None)
     both("FUNCTION", "RESTORE", None, "REPLACE")
     both("FUNCTION", "RESTORE", None, "FOO")
@@ -252,6 +257,17 @@ def test_function_dump_restore(diff):
     both("FUNCTION", "RESTORE", None, "FLUSH")
     d.check("FUNCTION", "LIST", normalize=_sorted_libraries)
     d.check("FCALL", "f1", "1", "k", "a")
+    # two libraries: restore the other side's payload
+    d.check("FUNCTION", "LOAD", GOOD_LIBRARIES[0])
+    payloads = d.redis.call("FUNCTION", "DUMP").value, d.memdb.call("FUNCTION", "DUMP").value
+    d.check("FUNCTION", "FLUSH")
+    d.check("FUNCTION", "RESTORE", payloads[1])
+    d.check("FUNCTION", "LIST", "WITHCODE", normalize=_sorted_libraries)
+    d.check("FUNCTION", "FLUSH")
+    d.check("FUNCTION", "RESTORE", payloads[0])
+    d.check("FUNCTION", "LIST", "WITHCODE", normalize=_sorted_libraries)
+    d.check("FUNCTION", "RESTORE", payloads[0][:-1] + b"x")
+    d.check("FUNCTION", "RESTORE", b"\x07" + payloads[0][1:])
 
 
 # -- state machine ----------------------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from hypothesis.stateful import RuleBasedStateMachine, precondition, rule, run_s
 from memdb.commands.spec import Blocked
 from memdb.commands.stream_type import StreamValue
 from tests.differential.harness import (
-    Approx, Differential, Error, MemdbInstance, Reply, _convert, encode_command, oracle_server)
+    Approx, Differential, MemdbInstance, Reply, _convert, encode_command, oracle_server)
 
 TOL_MS = 2000
 FUTURE_MS = 1 << 62          # ids from here on: `*` can't use the clock, so it is deterministic
@@ -85,16 +85,19 @@ CASES = {
     ],
     "ranges": [
         ("XADD", "s", "1-1", "a", "1"), ("XADD", "s", "1-2", "b", "2", "c", "3"), ("XADD", "s", "2-0", "a", "1"),
-        ("XADD", "s", "3-5", "x", "y"), ("XRANGE", "s", "-", "+"), ("XRANGE", "s", "1", "1"), ("XRANGE", "s", "(1-1", "+"),
+        ("XADD", "s", "3-5", "x", "y"), ("XRANGE", "s", "-", "+"), ("XRANGE", "s", "1", "1"),
+        ("XRANGE", "s", "(1-1", "+"),
         ("XRANGE", "s", "(1", "+"), ("XRANGE", "s", "(", "+"), ("XRANGE", "s", "-", "("), ("XRANGE", "s", "+", "-"),
         ("XRANGE", "s", "(18446744073709551615-18446744073709551615", "+"), ("XRANGE", "s", "-", "(0"),
         ("XRANGE", "s", "-", "(0-1"), ("XRANGE", "s", "(-", "+"), ("XRANGE", "s", "-", "(+"),
         ("XRANGE", "s", "-", "+", "COUNT", "2"), ("XRANGE", "s", "-", "+", "COUNT", "0"),
-        ("XRANGE", "s", "-", "+", "COUNT", "-1"), ("XRANGE", "s", "-", "+", "COUNT"), ("XRANGE", "s", "-", "+", "FOO"),
+        ("XRANGE", "s", "-", "+", "COUNT", "-1"), ("XRANGE", "s", "-", "+", "COUNT"),
+        ("XRANGE", "s", "-", "+", "FOO"),
         ("XRANGE", "s", "-", "+", "COUNT", "1", "COUNT", "3"), ("XRANGE", "s", "-", "+", "COUNT", "x"),
         ("XREVRANGE", "s", "+", "-"), ("XREVRANGE", "s", "(3-5", "(1-1"), ("XREVRANGE", "s", "+", "-", "COUNT", "2"),
         ("XREVRANGE", "s", "-", "+"), ("XRANGE", "nokey", "-", "+"), ("XRANGE", "nokey", "x", "+"),
-        ("XRANGE", "nokey", "-", "+", "COUNT", "0"), ("XLEN", "nokey"), ("SET", "str", "v"), ("XRANGE", "str", "-", "+"),
+        ("XRANGE", "nokey", "-", "+", "COUNT", "0"), ("XLEN", "nokey"), ("SET", "str", "v"),
+        ("XRANGE", "str", "-", "+"),
         ("XRANGE", "str", "x", "+"), ("XLEN", "str"), ("XADD", "str", "1-1", "a", "1"), ("TYPE", "s"),
         ("OBJECT", "ENCODING", "s"),
     ],
@@ -108,13 +111,16 @@ CASES = {
         ("XADD", "m", "MAXLEN", "0", "1-1", "a", "1"), ("EXISTS", "m"), ("XINFO", "STREAM", "m"),
         ("XADD", "m", "MAXLEN", "=", "1", "2-1", "a", "1"), ("XADD", "m", "MINID", "=", "5", "3-1", "a", "1"),
         ("XADD", "m", "maxlen", "~", "0", "NOMKSTREAM", "4-1", "a", "1"),
-        ("XADD", "m", "NOMKSTREAM", "maxlen", "~", "0", "5-1", "a", "1"), ("XADD", "m", "LIMIT", "0", "9-1", "a", "1"),
+        ("XADD", "m", "NOMKSTREAM", "maxlen", "~", "0", "5-1", "a", "1"),
+        ("XADD", "m", "LIMIT", "0", "9-1", "a", "1"),
         ("XADD", "m", "MAXLEN", "~", "1", "LIMIT", "0", "6-1", "a", "1"), ("XINFO", "STREAM", "m"),
-        ("XADD", "m", "MINID", "18446744073709551615", "8-1", "a", "1"), ("XADD", "nomk", "NOMKSTREAM", "1-1", "a", "1"),
+        ("XADD", "m", "MINID", "18446744073709551615", "8-1", "a", "1"),
+        ("XADD", "nomk", "NOMKSTREAM", "1-1", "a", "1"),
         ("EXISTS", "nomk"), ("XTRIM", "m", "LIMIT", "5"), ("XTRIM", "m", "MAXLEN"), ("XTRIM", "m", "FOO", "1"),
         ("XTRIM", "m", "MAXLEN", "~", "1", "LIMIT", "5", "foo"), ("XTRIM", "m", "MINID", "~"),
         ("XTRIM", "m", "MAXLEN", "1", "MAXLEN", "2"), ("XTRIM", "m", "MAXLEN", "1", "LIMIT", "1"),
-        ("XTRIM", "nokey", "MAXLEN", "1"), ("XTRIM", "nokey", "MAXLEN", "x"), ("XTRIM", "m", "NOMKSTREAM", "MAXLEN", "1"),
+        ("XTRIM", "nokey", "MAXLEN", "1"), ("XTRIM", "nokey", "MAXLEN", "x"),
+        ("XTRIM", "m", "NOMKSTREAM", "MAXLEN", "1"),
         ("XADD", "m", "20-1", "a", "1"), ("XADD", "m", "21-1", "a", "1"), ("XTRIM", "m", "MINID", "21"),
         ("XTRIM", "m", "MAXLEN", "0"), ("XINFO", "STREAM", "m"), ("SET", "str", "v"), ("XTRIM", "str", "MAXLEN", "1"),
     ],
@@ -122,12 +128,15 @@ CASES = {
         ("XADD", "s", "1-1", "a", "1"), ("XADD", "s", "5-1", "a", "1"), ("XDEL", "s", "5-1", "5-1", "x"),
         ("XDEL", "s", "5-1", "5-1", "9-9"), ("XINFO", "STREAM", "s"), ("XDEL", "nokey", "x"), ("XSETID", "s", "3-0"),
         ("XSETID", "s", "0-5"), ("XSETID", "s", "5-2"), ("XDEL", "s", "1-1"), ("XSETID", "s", "3-0"),
-        ("XINFO", "STREAM", "s"), ("XSETID", "s", "5-0", "MAXDELETEDID", "4-0"), ("XSETID", "s", "4-0", "MAXDELETEDID", "5-0"),
+        ("XINFO", "STREAM", "s"), ("XSETID", "s", "5-0", "MAXDELETEDID", "4-0"),
+        ("XSETID", "s", "4-0", "MAXDELETEDID", "5-0"),
         ("XSETID", "s", "4-0", "ENTRIESADDED", "1"), ("XSETID", "s", "4-0", "ENTRIESADDED", "-1"),
-        ("XSETID", "s", "4-0", "ENTRIESADDED", "x"), ("XSETID", "s", "4-0", "FOO"), ("XSETID", "s", "4-0", "ENTRIESADDED"),
+        ("XSETID", "s", "4-0", "ENTRIESADDED", "x"), ("XSETID", "s", "4-0", "FOO"),
+        ("XSETID", "s", "4-0", "ENTRIESADDED"),
         ("XSETID", "s", "-"), ("XSETID", "s", "x"), ("XSETID", "nokey", "1-1"), ("XINFO", "STREAM", "s"),
         ("XADD", "s", "4-0", "a", "1"), ("XADD", "s", "6-0", "a", "1"), ("XSETID", "s", "5-0"),
-        ("XSETID", "s", "7-0", "ENTRIESADDED", "0"), ("XSETID", "s", "7-0", "ENTRIESADDED", "9"), ("XINFO", "STREAM", "s"),
+        ("XSETID", "s", "7-0", "ENTRIESADDED", "0"), ("XSETID", "s", "7-0", "ENTRIESADDED", "9"),
+        ("XINFO", "STREAM", "s"),
         ("SET", "str", "v"), ("XDEL", "str", "1-1"), ("XSETID", "str", "1-1"), ("XSETID", "str", "x"),
     ],
     "xread": [
@@ -136,7 +145,8 @@ CASES = {
         ("XREAD", "STREAMS", "s", "t", "$", "$"), ("XREAD", "STREAMS", "s", "t", "1-1", "1"),
         ("XREAD", "STREAMS", "nokey", "s", "0", "0"), ("XREAD", "COUNT", "-5", "STREAMS", "s", "0"),
         ("XREAD", "COUNT", "x", "STREAMS", "s", "0"), ("XREAD", "STREAMS"), ("XREAD", "BLOCK", "0", "COUNT", "1"),
-        ("XREAD", "COUNT", "1", "FOO", "STREAMS", "s", "0"), ("XREAD", "STREAMS", "s", "-"), ("XREAD", "STREAMS", "s", "+"),
+        ("XREAD", "COUNT", "1", "FOO", "STREAMS", "s", "0"), ("XREAD", "STREAMS", "s", "-"),
+        ("XREAD", "STREAMS", "s", "+"),
         ("XREAD", "STREAMS", "s", "(1"), ("XREAD", "STREAMS", "s", ">"), ("XREAD", "STREAMS", "s", "1", "2"),
         ("XREAD", "GROUP", "g", "c", "STREAMS", "s", "1"), ("XREAD", "NOACK", "STREAMS", "s", "1"),
         ("XREAD", "BLOCK", "-1", "STREAMS", "s", "0"), ("XREAD", "BLOCK", "x", "STREAMS", "s", "0"),
@@ -147,8 +157,10 @@ CASES = {
     "groups": [
         ("XADD", "s", "1-1", "a", "1"), ("XADD", "s", "2-1", "b", "2"), ("XADD", "s", "3-1", "c", "3"),
         ("XGROUP", "CREATE", "s", "g", "0", "ENTRIESREAD", "-5"), ("XGROUP", "CREATE", "s", "g", "0", "foo"),
-        ("XGROUP", "CREATE", "nokey", "g", "0"), ("XGROUP", "SETID", "s", "nog", "0"), ("XGROUP", "CREATE", "s", "g", "0"),
-        ("XGROUP", "CREATE", "s", "g", "0"), ("XGROUP", "CREATE", "s", "g2", "$"), ("XGROUP", "CREATE", "s", "g3", "x"),
+        ("XGROUP", "CREATE", "nokey", "g", "0"), ("XGROUP", "SETID", "s", "nog", "0"),
+        ("XGROUP", "CREATE", "s", "g", "0"),
+        ("XGROUP", "CREATE", "s", "g", "0"), ("XGROUP", "CREATE", "s", "g2", "$"),
+        ("XGROUP", "CREATE", "s", "g3", "x"),
         ("XGROUP", "CREATE", "s", "g3", "-"), ("XGROUP", "CREATE", "s", "g4", "2", "ENTRIESREAD", "1"),
         ("XGROUP", "CREATE", "s", "g5", "0", "MKSTREAM", "MKSTREAM"), ("XGROUP", "SETID", "s", "g", "0", "foo"),
         ("XGROUP", "SETID", "s", "g5", "+"), ("XGROUP", "SETID", "s", "g5", "-", "ENTRIESREAD", "2"),
@@ -157,11 +169,13 @@ CASES = {
         ("XGROUP", "CREATECONSUMER", "s", "nog", "c"), ("XGROUP", "DELCONSUMER", "s", "g", "nobody"),
         ("XGROUP", "CREATE", "mk", "g", "$", "MKSTREAM"), ("XINFO", "STREAM", "mk"), ("XINFO", "GROUPS", "mk"),
         ("XGROUP", "FOO"), ("XGROUP", "CREATE", "s"), ("XGROUP", "HELP"), ("XGROUP", "HELP", "x"),
-        ("XREADGROUP", "GROUP", "g", "c", "STREAMS", "s", "1"), ("XREADGROUP", "GROUP", "nog", "c", "STREAMS", "s", ">"),
-        ("XREADGROUP", "GROUP", "g", "c", "STREAMS", "s", "$"), ("XREADGROUP", "GROUP", "g", "c", "STREAMS", "s", "1", "2"),
+        ("XREADGROUP", "GROUP", "g", "c", "STREAMS", "s", "1"),
+        ("XREADGROUP", "GROUP", "nog", "c", "STREAMS", "s", ">"),
+        ("XREADGROUP", "GROUP", "g", "c", "STREAMS", "s", "$"),
+        ("XREADGROUP", "GROUP", "g", "c", "STREAMS", "s", "1", "2"),
         ("XREADGROUP", "GROUP", "g", "STREAMS", "s", "0"), ("XREADGROUP", "NOACK", "STREAMS", "s", "0", "x"),
-        ("XREADGROUP", "COUNT", "1", "STREAMS", "s", "0", "x"), ("XREADGROUP", "GROUP", "g", "c0", "COUNT", "1",
-                                                                 "STREAMS", "s", ">"),
+        ("XREADGROUP", "COUNT", "1", "STREAMS", "s", "0", "x"),
+        ("XREADGROUP", "GROUP", "g", "c0", "COUNT", "1", "STREAMS", "s", ">"),
         ("XINFO", "GROUPS", "s"), ("XREADGROUP", "GROUP", "g", "c1", "STREAMS", "s", ">"),
         ("XREADGROUP", "GROUP", "g", "c2", "STREAMS", "s", ">"), ("XINFO", "CONSUMERS", "s", "g"),
         ("XPENDING", "s", "g"), ("XPENDING", "s", "g", "-", "+", "10"), ("XPENDING", "s", "g", "-", "+", "10", "c1"),
@@ -176,20 +190,27 @@ CASES = {
         ("XINFO", "GROUPS", "s"), ("XGROUP", "SETID", "s", "g", "0", "ENTRIESREAD", "3"),
         ("XREADGROUP", "GROUP", "g", "c4", "STREAMS", "s", ">"), ("XINFO", "GROUPS", "s"),
         ("XGROUP", "SETID", "s", "g", "$"), ("XINFO", "GROUPS", "s"), ("XINFO", "STREAM", "s", "FULL"),
-        ("SET", "str", "v"), ("XGROUP", "CREATE", "str", "g", "0"), ("XREADGROUP", "GROUP", "g", "c", "STREAMS", "str", ">"),
+        ("SET", "str", "v"), ("XGROUP", "CREATE", "str", "g", "0"),
+        ("XREADGROUP", "GROUP", "g", "c", "STREAMS", "str", ">"),
         ("XACK", "str", "g", "1-1"), ("XPENDING", "str", "g"), ("XINFO", "GROUPS", "str"),
     ],
     "lag": [
         ("XGROUP", "CREATE", "e", "g", "0", "MKSTREAM"), ("XINFO", "GROUPS", "e"), ("XADD", "e", "1-1", "a", "1"),
         ("XINFO", "GROUPS", "e"), ("XDEL", "e", "1-1"), ("XINFO", "GROUPS", "e"),
-        ("XREADGROUP", "GROUP", "g", "c", "STREAMS", "e", ">"), ("XINFO", "GROUPS", "e"), ("XADD", "e", "2-1", "a", "1"),
-        ("XADD", "e", "3-1", "a", "1"), ("XADD", "e", "4-1", "a", "1"), ("XDEL", "e", "3-1"), ("XINFO", "GROUPS", "e"),
+        ("XREADGROUP", "GROUP", "g", "c", "STREAMS", "e", ">"), ("XINFO", "GROUPS", "e"),
+        ("XADD", "e", "2-1", "a", "1"),
+        ("XADD", "e", "3-1", "a", "1"), ("XADD", "e", "4-1", "a", "1"), ("XDEL", "e", "3-1"),
+        ("XINFO", "GROUPS", "e"),
         ("XREADGROUP", "GROUP", "g", "c", "COUNT", "1", "STREAMS", "e", ">"), ("XINFO", "GROUPS", "e"),
         ("XREADGROUP", "GROUP", "g", "c", "STREAMS", "e", ">"), ("XINFO", "GROUPS", "e"),
         ("XGROUP", "CREATE", "e", "g3", "1-5"), ("XGROUP", "CREATE", "e", "g4", "0", "ENTRIESREAD", "7"),
         ("XGROUP", "CREATE", "e", "g5", "$"), ("XINFO", "GROUPS", "e"), ("XTRIM", "e", "MAXLEN", "1"),
         ("XINFO", "GROUPS", "e"), ("XSETID", "e", "9-9", "ENTRIESADDED", "20", "MAXDELETEDID", "9-0"),
         ("XINFO", "GROUPS", "e"), ("XINFO", "STREAM", "e"),
+        ("XADD", "d", "1-1", "a", "1"), ("XDEL", "d", "1-1"), ("XGROUP", "CREATE", "d", "g", "0"),
+        ("XINFO", "GROUPS", "d"), ("XREADGROUP", "GROUP", "g", "c", "STREAMS", "d", ">"), ("XINFO", "GROUPS", "d"),
+        ("XADD", "t", "1-1", "a", "1"), ("XADD", "t", "2-1", "a", "1"), ("XTRIM", "t", "MAXLEN", "0"),
+        ("XGROUP", "CREATE", "t", "g", "0"), ("XGROUP", "CREATE", "t", "g2", "1-5"), ("XINFO", "GROUPS", "t"),
     ],
     "claim": [
         ("XGROUP", "CREATE", "s", "g", "$", "MKSTREAM"),
@@ -197,7 +218,8 @@ CASES = {
         ("XREADGROUP", "GROUP", "g", "c1", "COUNT", "25", "STREAMS", "s", ">"),
         ("XREADGROUP", "GROUP", "g", "c2", "STREAMS", "s", ">"),
         ("XDEL", "s", *[f"{i}-1" for i in range(3, 15)]),
-        ("XAUTOCLAIM", "s", "g", "c3", "0", "0", "COUNT", "2"), ("XAUTOCLAIM", "s", "g", "c3", "0", "0", "COUNT", "2"),
+        ("XAUTOCLAIM", "s", "g", "c3", "0", "0", "COUNT", "2"),
+        ("XAUTOCLAIM", "s", "g", "c3", "0", "0", "COUNT", "2"),
         ("XAUTOCLAIM", "s", "g", "c3", "100000000", "0", "COUNT", "2"),
         ("XAUTOCLAIM", "s", "g", "c3", "100000000", "0", "COUNT", "1"),
         ("XAUTOCLAIM", "s", "g", "c3", "0", "(15-1", "COUNT", "3", "JUSTID"), ("XINFO", "CONSUMERS", "s", "g"),
@@ -207,7 +229,8 @@ CASES = {
         ("XAUTOCLAIM", "s", "g", "c3", "0", "x"), ("XAUTOCLAIM", "s", "nog", "c3", "0", "0"),
         ("XAUTOCLAIM", "s", "g", "c3", "0", "(18446744073709551615-18446744073709551615"),
         ("XAUTOCLAIM", "nokey", "g", "c3", "0", "0"), ("XPENDING", "s", "g"),
-        ("XPENDING", "s", "g", "IDLE", "100000000", "-", "+", "100"), ("XPENDING", "s", "g", "IDLE", "0", "-", "+", "3"),
+        ("XPENDING", "s", "g", "IDLE", "100000000", "-", "+", "100"),
+        ("XPENDING", "s", "g", "IDLE", "0", "-", "+", "3"),
         ("XPENDING", "s", "g", "IDLE", "-5", "(20-1", "(30-1", "100", "c2"), ("XPENDING", "s", "g", "-", "+", "0"),
         ("XPENDING", "s", "g", "-", "+", "-3"), ("XPENDING", "s", "g", "(5", "(5", "10"),
         ("XPENDING", "s", "g", "30", "20", "10"), ("XPENDING", "s", "g", "x"), ("XPENDING", "s", "g", "-", "+", "x"),
@@ -221,7 +244,8 @@ CASES = {
         ("XCLAIM", "s", "g", "c9", "0", "20-1", "IDLE", "5000000", "JUSTID"),
         ("XPENDING", "s", "g", "IDLE", "4000000", "-", "+", "100"),
         ("XCLAIM", "s", "g", "c8", "0", "20-1", "TIME", "0", "JUSTID"), ("XPENDING", "s", "g", "20-1", "20-1", "1"),
-        ("XCLAIM", "s", "g", "c8", "0", "20-1", "IDLE", "-100", "JUSTID"), ("XPENDING", "s", "g", "20-1", "20-1", "1"),
+        ("XCLAIM", "s", "g", "c8", "0", "20-1", "IDLE", "-100", "JUSTID"),
+        ("XPENDING", "s", "g", "20-1", "20-1", "1"),
         ("XCLAIM", "s", "g", "c8", "100000000", "20-1"),
         ("XCLAIM", "s", "g", "c8", "0", "20-1", "IDLE", "3000", "RETRYCOUNT", "-5"),
         ("XCLAIM", "s", "g", "c8", "0", "20-1", "RETRYCOUNT", "42"), ("XPENDING", "s", "g", "20-1", "20-1", "1"),
@@ -230,7 +254,8 @@ CASES = {
         ("XCLAIM", "s", "g", "c8", "0", "20-1", "TIME", "x"), ("XCLAIM", "s", "g", "c8", "x", "20-1"),
         ("XCLAIM", "s", "g", "c8", "0", "20-1", "bogus"), ("XCLAIM", "s", "g", "c8", "0", "20-1", "JUSTID", "21-1"),
         ("XCLAIM", "s", "nog", "c8", "0", "20-1"), ("XCLAIM", "nokey", "g", "c8", "x", "20-1"),
-        ("XINFO", "GROUPS", "s"), ("XCLAIM", "s", "g", "c8", "0", "20-1", "LASTID", "100-1"), ("XINFO", "GROUPS", "s"),
+        ("XINFO", "GROUPS", "s"), ("XCLAIM", "s", "g", "c8", "0", "20-1", "LASTID", "100-1"),
+        ("XINFO", "GROUPS", "s"),
         ("XADD", "s", "100-5", "a", "1"), ("XINFO", "GROUPS", "s"),
         ("XREADGROUP", "GROUP", "g", "c8", "STREAMS", "s", ">"), ("XINFO", "GROUPS", "s"),
         ("XADD", "s", "101-1", "f", "6"), ("XREADGROUP", "GROUP", "g", "c9", "COUNT", "1", "STREAMS", "s", ">"),
@@ -244,8 +269,10 @@ CASES = {
         ("XREADGROUP", "GROUP", "g", "bob", "COUNT", "1", "STREAMS", "s", ">"), ("XINFO", "STREAM", "s"),
         ("XINFO", "STREAM", "s", "FULL"), ("XINFO", "STREAM", "s", "FULL", "COUNT", "1"),
         ("XINFO", "STREAM", "s", "FULL", "COUNT", "-1"), ("XINFO", "STREAM", "s", "FULL", "COUNT", "x"),
-        ("XINFO", "STREAM", "s", "FULL", "x"), ("XINFO", "STREAM", "s", "FOO"), ("XINFO", "STREAM", "s", "FULL", "COUNT"),
-        ("XINFO", "STREAM", "s", "full", "count", "1", "x"), ("XINFO", "GROUPS", "s"), ("XINFO", "CONSUMERS", "s", "g"),
+        ("XINFO", "STREAM", "s", "FULL", "x"), ("XINFO", "STREAM", "s", "FOO"),
+        ("XINFO", "STREAM", "s", "FULL", "COUNT"),
+        ("XINFO", "STREAM", "s", "full", "count", "1", "x"), ("XINFO", "GROUPS", "s"),
+        ("XINFO", "CONSUMERS", "s", "g"),
         ("XINFO", "CONSUMERS", "s", "nog"), ("XINFO", "STREAM", "nokey"), ("XINFO", "GROUPS", "nokey"),
         ("XINFO", "CONSUMERS", "nokey", "g"), ("XINFO", "FOO", "s"), ("XINFO", "HELP"), ("XINFO",),
         ("XINFO", "STREAM"), ("XGROUP", "CREATE", "e", "g", "0", "MKSTREAM"), ("XINFO", "STREAM", "e"),
@@ -300,7 +327,8 @@ def test_node_layout_and_approximate_trimming(diff):
             diff.check("XADD", "s", *options, f"{ms}-*", *fields)
             added.append(ms)
         elif op < 0.85:
-            diff.check("XDEL", "s", *[f"{rnd.choice(added)}-{rnd.randrange(0, 3)}" for _ in range(rnd.randrange(1, 20))])
+            diff.check("XDEL", "s", *[f"{rnd.choice(added)}-{rnd.randrange(0, 3)}" for _ in range(rnd.randrange(1,
+                20))])
         elif op < 0.9:
             diff.check("XTRIM", "s", rnd.choice(["MAXLEN", "MINID"]), rnd.choice(["~", "="]),
                        str(rnd.choice([rnd.randrange(0, 300), max(0, ms - rnd.randrange(0, 1 << 26))])))
@@ -312,8 +340,10 @@ def test_node_layout_and_approximate_trimming(diff):
 def test_copy_rename_and_expiry(diff):
     for command in [("XADD", "s", "1-1", "a", "1"), ("XGROUP", "CREATE", "s", "g", "0"),
                     ("XREADGROUP", "GROUP", "g", "c", "STREAMS", "s", ">"), ("COPY", "s", "t"),
-                    ("XACK", "t", "g", "1-1"), ("XPENDING", "s", "g"), ("XPENDING", "t", "g"), ("XADD", "t", "2-1", "b", "2"),
-                    ("XLEN", "s"), ("RENAME", "t", "u"), ("XINFO", "STREAM", "u"), ("EXPIRE", "u", "100"), ("TTL", "u"),
+                    ("XACK", "t", "g", "1-1"), ("XPENDING", "s", "g"), ("XPENDING", "t", "g"),
+                    ("XADD", "t", "2-1", "b", "2"),
+                    ("XLEN", "s"), ("RENAME", "t", "u"), ("XINFO", "STREAM", "u"), ("EXPIRE", "u", "100"),
+                    ("TTL", "u"),
                     ("DEL", "u"), ("TYPE", "s"), ("OBJECT", "ENCODING", "s")]:
         check(diff, *command)
 
@@ -368,7 +398,7 @@ def test_blocked_read_served_like_redis(redis_server, resp, setup, blocking, wri
 
 
 # -- the state machine ------------------------------------------------------------------------------------------------
-KEYS = st.sampled_from(["s1", "s2", "str"])
+KEYS = st.sampled_from(["s1", "s1", "s2", "str"])
 GROUPS = st.sampled_from(["g1", "g2"])
 CONSUMERS = st.sampled_from(["c1", "c2", "c3"])
 MS = st.sampled_from([1, 2, 3, 5, 8, FUTURE_MS, FUTURE_MS + 2])
@@ -387,7 +417,12 @@ class StreamMachine(RuleBasedStateMachine):
         super().__init__()
         self.diff = Differential(oracle_server().connect(resp=self.RESP), MemdbInstance(seed=5, resp=self.RESP))
         self.diff.flush()
-        self.diff.check("SET", "str", "string")
+        for command in [("SET", "str", "string"), ("XADD", "s1", "1-0", "a", "1"), ("XADD", "s1", "2-0", "b", "2"),
+                        ("XGROUP", "CREATE", "s1", "g1", "0"), ("XGROUP", "CREATE", "s1", "g2", "$"),
+                        ("XADD", "s2", "1-1", "a", "1"), ("XGROUP", "CREATE", "s2", "g1", "0"),
+                        ("XREADGROUP", "GROUP", "g1", "c1", "COUNT", "1", "STREAMS", "s1", ">"),
+                        ("XREADGROUP", "GROUP", "g1", "c2", "STREAMS", "s2", ">")]:
+            self.diff.check(*command)
 
     def teardown(self):
         self.diff.redis.close()
@@ -395,6 +430,17 @@ class StreamMachine(RuleBasedStateMachine):
     def _memdb_stream(self, key):
         value = self.diff.memdb.keyspace.dbs[0].data.get(key.encode())
         return value if isinstance(value, StreamValue) else None
+
+    def _draw_ids(self, data, key):
+        """Ids that matter for key (its entries, its pending entries) mixed with arbitrary ones."""
+        stream = self._memdb_stream(key)
+        known = []
+        if stream is not None:
+            known = [f"{ms}-{seq}" for ms, seq in stream.entries.keys()[-6:]]
+            for group in stream.groups.values():
+                known += [f"{ms}-{seq}" for ms, seq in group.pel.keys()[:4]]
+        choice = st.sampled_from(sorted(set(known))) if known else IDS
+        return data.draw(st.lists(st.one_of(choice, choice, IDS), min_size=1, max_size=3))
 
     @rule(key=KEYS, ms=MS, seq=SEQ, fields=FIELDS,
           trim=st.one_of(st.none(), st.tuples(st.sampled_from(["MAXLEN", "MINID"]), st.sampled_from(["~", "=", ""]),
@@ -406,6 +452,13 @@ class StreamMachine(RuleBasedStateMachine):
             options += [part for part in trim if part]
         stream_id = str(ms) if seq is None else f"{ms}-{seq}"
         self.diff.check("XADD", key, *options, stream_id, *[p for pair in fields for p in pair])
+
+    @rule(key=st.sampled_from(["s1", "s2"]), step=st.sampled_from([0, 1, 2]), fields=FIELDS)
+    def xadd_next(self, key, step, fields):
+        """Grow a stream with an id just after its last one (`ms-*`), so streams get long enough to matter."""
+        stream = self._memdb_stream(key)
+        ms = (stream.last_id[0] if stream is not None else 0) + step
+        self.diff.check("XADD", key, f"{ms}-*", *[p for pair in fields for p in pair])
 
     @precondition(lambda self: any((s := self._memdb_stream(k)) is not None and s.last_id[0] >= FUTURE_MS
                                    for k in ("s1", "s2")))
@@ -423,9 +476,9 @@ class StreamMachine(RuleBasedStateMachine):
             args += ["LIMIT", limit]
         self.diff.check(*args)
 
-    @rule(key=KEYS, ids=st.lists(IDS, min_size=1, max_size=3))
-    def xdel(self, key, ids):
-        self.diff.check("XDEL", key, *ids)
+    @rule(key=KEYS, data=st.data())
+    def xdel(self, key, data):
+        self.diff.check("XDEL", key, *self._draw_ids(data, key))
 
     @rule(key=KEYS, start=BOUNDS, end=BOUNDS, count=st.sampled_from([None, "0", "1", "2"]),
           reverse=st.booleans())
@@ -463,7 +516,8 @@ class StreamMachine(RuleBasedStateMachine):
     @rule(key=KEYS, group=GROUPS, start=st.sampled_from(["$", "0", "2-1", "+"]),
           entries_read=st.sampled_from([None, "2"]))
     def xgroup_setid(self, key, group, start, entries_read):
-        self.diff.check("XGROUP", "SETID", key, group, start, *(["ENTRIESREAD", entries_read] if entries_read else []))
+        self.diff.check("XGROUP", "SETID", key, group, start, *(["ENTRIESREAD",
+            entries_read] if entries_read else []))
 
     @rule(key=KEYS, group=GROUPS, consumer=CONSUMERS,
           sub=st.sampled_from(["CREATECONSUMER", "DELCONSUMER", "DESTROY"]))
@@ -471,14 +525,14 @@ class StreamMachine(RuleBasedStateMachine):
         self.diff.check("XGROUP", sub, key, group, *([] if sub == "DESTROY" else [consumer]))
 
     @rule(key=KEYS, group=GROUPS, consumer=CONSUMERS, start=st.sampled_from([">", ">", "0", "2-1"]),
-          count=st.sampled_from([None, "1", "2"]), noack=st.booleans())
+          count=st.sampled_from([None, "1", "2"]), noack=st.sampled_from([False, False, False, True]))
     def xreadgroup(self, key, group, consumer, start, count, noack):
         self.diff.check("XREADGROUP", "GROUP", group, consumer, *(["COUNT", count] if count else []),
                         *(["NOACK"] if noack else []), "STREAMS", key, start)
 
-    @rule(key=KEYS, group=GROUPS, ids=st.lists(IDS, min_size=1, max_size=3))
-    def xack(self, key, group, ids):
-        self.diff.check("XACK", key, group, *ids)
+    @rule(key=KEYS, group=GROUPS, data=st.data())
+    def xack(self, key, group, data):
+        self.diff.check("XACK", key, group, *self._draw_ids(data, key))
 
     @rule(key=KEYS, group=GROUPS, idle=st.sampled_from([None, "0", "100000000"]), start=BOUNDS,
           count=st.sampled_from(["1", "10"]), consumer=st.one_of(st.none(), CONSUMERS))
@@ -487,11 +541,12 @@ class StreamMachine(RuleBasedStateMachine):
         check(self.diff, "XPENDING", key, group, *(["IDLE", idle] if idle else []), start, "+", count,
               *([consumer] if consumer else []))
 
-    @rule(key=KEYS, group=GROUPS, consumer=CONSUMERS, min_idle=MIN_IDLE, ids=st.lists(IDS, min_size=1, max_size=3),
+    @rule(key=KEYS, group=GROUPS, consumer=CONSUMERS, min_idle=MIN_IDLE, data=st.data(),
           options=st.lists(st.sampled_from([("JUSTID",), ("FORCE",), ("RETRYCOUNT", "5"), ("IDLE", "10000000000"),
                                             ("TIME", "0"), ("LASTID", "3-0")]), max_size=2))
-    def xclaim(self, key, group, consumer, min_idle, ids, options):
-        self.diff.check("XCLAIM", key, group, consumer, min_idle, *ids, *[p for option in options for p in option])
+    def xclaim(self, key, group, consumer, min_idle, data, options):
+        self.diff.check("XCLAIM", key, group, consumer, min_idle, *self._draw_ids(data, key),
+                        *[p for option in options for p in option])
 
     @rule(key=KEYS, group=GROUPS, consumer=CONSUMERS, min_idle=MIN_IDLE, start=st.sampled_from(["0", "(2-1", "3"]),
           count=st.sampled_from([None, "1", "2"]), justid=st.booleans())
@@ -505,7 +560,7 @@ class StreamMachine(RuleBasedStateMachine):
         self.diff.check("XSETID", key, stream_id, *(["ENTRIESADDED", entries_added] if entries_added else []),
                         *(["MAXDELETEDID", max_deleted] if max_deleted else []))
 
-    @rule(key=st.sampled_from(["s1", "s2"]))
+    @rule(key=st.sampled_from(["s1", "s2", "s2", "s2"]))
     def delete(self, key):
         self.diff.check("DEL", key)
 

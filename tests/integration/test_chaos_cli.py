@@ -123,3 +123,20 @@ def test_replica_whose_txlog_node_is_stuck_tails_from_another(cluster):
             time.sleep(0.1)
     finally:
         memdb(cluster, "chaos", "heal")
+
+
+def test_paused_txlog_leader_does_not_stall_writes(cluster):
+    """A paused (not dead) txlog leader answers nothing and closes nothing: the primary's log client must give up
+    on it well inside its lease and resend elsewhere (deduplicated), so writes continue after a txlog election."""
+    p = cluster.client(cluster.primary(), socket_timeout=10)
+    p.set("before", "1")
+    leader = cluster.txlog_leader()
+    memdb(cluster, "chaos", "pause", leader)
+    try:
+        started = time.monotonic()
+        assert p.incr("after-pause") == 1
+        assert time.monotonic() - started < 5
+        for i in range(20):
+            assert p.incr("after-pause") == i + 2
+    finally:
+        memdb(cluster, "chaos", "heal")

@@ -36,7 +36,7 @@ def run(coro, timeout_s: float = 60.0):
 
 @pytest.fixture
 def cluster(tmp_path):
-    c = start_txlog_cluster(str(tmp_path), logs=("cluster", LOG))
+    c = start_txlog_cluster(str(tmp_path), logs=("cluster", LOG), extra_args=("--log-level", "INFO"))
     yield c
     c.stop()
 

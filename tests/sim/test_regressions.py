@@ -13,6 +13,7 @@ from .simulator import Faults, Simulator, run_seed
 # seed -> the bug it found (core.py before the fix fails each of these seeds).
 REGRESSION_SEEDS = {
     2: "flow control blocked probes: a new leader with a log longer than max_inflight_entries never replicated",
+    105020: "a queued ack was sent for entries truncated (by a newer leader's append) before the Ready was handled",
 }
 
 
@@ -50,12 +51,12 @@ def test_new_leader_replicates_a_log_longer_than_the_inflight_limit() -> None:
 
 
 def test_no_ack_for_entries_truncated_before_the_ready_was_handled() -> None:
-    """Found by the simulator's "an ack promises durable entries" check, with a lazy driver (several inputs before
-    one Ready, as the contract allows): a follower queued an ack of index 2 (term 1) to the old leader, then,
-    before its Ready was handled, a term-2 leader's append truncated that entry. The Ready persisted the new
-    suffix and still sent the old ack, so the old leader counted a replica that did not exist. (The vote rule
-    happens to keep that phantom replica from completing a false majority, but the ack broke the core's
-    promise.) Now the queued ack is withdrawn."""
+    """Found by the sweep (seed 105020) through the check "an ack promises durable entries", with a lazy driver
+    (several inputs before one Ready, as the contract allows): a follower queued an ack of index 2 (term 1) to the
+    old leader, then, before its Ready was handled, a term-2 leader's append truncated that entry. The Ready
+    persisted the new suffix and still sent the old ack, so the old leader counted a replica that did not exist.
+    (The vote rule happens to keep that phantom replica from completing a false majority, but the ack broke the
+    core's promise.) Now the queued ack is withdrawn."""
     sim = Simulator(0, 5, Config(election_ticks=10, pre_vote=False, check_quorum=False), Faults(delay_ticks_max=0))
     sim.campaign("n1")
     sim.stabilize()

@@ -1,5 +1,6 @@
 """Hypothesis drives the simulator rule by rule (deliver, deliver lazily + drive, drop, duplicate, tick, partition,
-heal, crash, restart, propose), checking the safety invariants after every rule, so a failure shrinks to a short schedule.
+heal, crash, restart, propose), checking the safety invariants after every rule, so a failure shrinks to a short
+schedule.
 
 Message and node choices are indices taken modulo what exists, so every drawn value is valid and shrinks toward
 "the oldest message" / "the first node". The Simulator's own checks run inside each rule; `check_full` re-derives

@@ -142,6 +142,12 @@ def test_sandbox_has_no_way_out(script):
         dispatch.execute(_ctx(ks), [b"EVAL", script, b"0"])
 
 
+def test_self_referencing_reply_is_an_error_not_a_crash():
+    ks = Keyspace()
+    with pytest.raises(CommandError, match="reached lua stack limit"):
+        dispatch.execute(_ctx(ks), [b"EVAL", b"local t = {} t[1] = t return t", b"0"])
+
+
 def test_script_kill_and_function_kill_are_notbusy():
     ks = Keyspace()
     for args in ([b"SCRIPT", b"KILL"], [b"FUNCTION", b"KILL"]):
