@@ -186,7 +186,7 @@ class DataNode:
         reply = dispatch_execute(ctx, args)
         if isinstance(reply, Blocked):
             future = asyncio.get_running_loop().create_future()
-            self._park(args, db_index, reply, future, is_write=False, session=session)
+            self._park(reply.rerun_args or args, db_index, reply, future, is_write=False, session=session)
             return future
         return reply
 
@@ -386,7 +386,7 @@ class DataNode:
             return
         if isinstance(reply, Blocked):
             client = (entry.client_id, entry.client_seq) if entry.client_id else None
-            self._park(list(entry.command.args), entry.command.db, reply, future, is_write=True,
+            self._park(reply.rerun_args or list(entry.command.args), entry.command.db, reply, future, is_write=True,
                        deadline=block_deadline, session=session, client=client)
         elif isinstance(reply, CommandError):
             future.set_exception(reply)
@@ -460,7 +460,8 @@ class DataNode:
                 entry.client_id, entry.client_seq = p.client
             self._submit(entry, p.future, p.deadline, p.session)
             return
-        ctx = Context(self.keyspace, self.keyspace.dbs[p.db], self._now_ms(), self._rng, is_replica_read=True)
+        ctx = Context(self.keyspace, self.keyspace.dbs[p.db], self._now_ms(), self._rng, is_replica_read=True,
+                      resp=getattr(p.session, "resp", 2))
         try:
             reply = dispatch_execute(ctx, p.args)
         except CommandError as exc:

@@ -1111,7 +1111,7 @@ def command_info_reply(spec: CommandSpec) -> list:
     """One COMMAND INFO entry, in Redis 7.0's shape (addReplyCommandInfo): name, arity, flags, first key, last
     key, step, ACL categories, tips, key specifications, subcommands."""
     # Redis lists flags in its flag-bit order, which is Flag's definition order.
-    flags = SetReply([SimpleString(f.value) for f in Flag if f in spec.flags and f is not Flag.CONNECTION])
+    flags = SetReply([SimpleString(f.value) for f in Flag if f in spec.flags and f not in (Flag.CONNECTION, Flag.MAY_REPLICATE)])  # Redis hides may_replicate
     tips = SetReply([t.encode() for t in getattr(spec, "tips", None) or connection_table.TIPS.get(spec.name, ())])
     key_specs = []
     if spec.first_key > 0 and spec.key_finder is None:
