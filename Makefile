@@ -66,3 +66,10 @@ BENCH_ARGS ?=
 .PHONY: bench
 bench: $(STAMP)
 	$(PY) -m bench.run $(BENCH_ARGS)
+
+# memdb's RSS per key / hash field / zset member vs redis-server's (bench/memory.py): 1M strings, 100k hashes of
+# 10 fields, one zset of 1M members; `make bench-memory BENCH_MEMORY_ARGS='--scale 0.1'` for a quick check
+BENCH_MEMORY_ARGS ?=
+.PHONY: bench-memory
+bench-memory: $(STAMP)
+	$(PY) -m bench.memory $(BENCH_MEMORY_ARGS)

@@ -26,6 +26,8 @@ def read_faults(plan: lc.ClusterPlan) -> dict:
 
 
 def write_faults(plan: lc.ClusterPlan, faults: dict) -> None:
+    if not plan.zone_proxies and (faults.get("partitions") or faults.get("latency_ms")):
+        raise ChaosError("this cluster runs without zone proxies (--no-zone-proxies): no network faults possible")
     tmp = plan.path("faults.json.tmp")
     with open(tmp, "w") as f:
         json.dump(faults, f)

@@ -1,6 +1,6 @@
 """`memdb` command line: run and inspect a local three-zone cluster.
 
-  memdb cluster up [--dir DIR] [--base-port P] [--shards N] [--detach]
+  memdb cluster up [--dir DIR] [--base-port P] [--shards N] [--detach] [--grpc-tls-dir TLSDIR] [--no-zone-proxies]
   memdb cluster status [--dir DIR] [--json]
   memdb cluster down [--dir DIR]
   memdb cluster failover [--dir DIR] [--shard S] [--to NODE]
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import time
@@ -20,11 +21,16 @@ from memdb import localcluster as lc
 def cluster_up(args: argparse.Namespace) -> int:
     plan = lc.ClusterPlan.load(args.dir)
     if plan is None:
-        plan = lc.ClusterPlan.make(args.dir, args.base_port, args.shards)
+        plan = lc.ClusterPlan.make(args.dir, args.base_port, args.shards, args.grpc_tls_dir or "",
+                                   zone_proxies=not args.no_zone_proxies)
         plan.save()
     elif (args.base_port, args.shards) != (plan.base_port, plan.shards) and args.explicit_layout:
         print(f"{args.dir} holds a cluster with base port {plan.base_port} and {plan.shards} shard(s); "
               f"using that", file=sys.stderr)
+    tls_dir = os.path.abspath(args.grpc_tls_dir) if args.grpc_tls_dir else ""
+    if args.grpc_tls_dir is not None and tls_dir != plan.grpc_tls_dir:     # "" turns TLS off again
+        plan.grpc_tls_dir = tls_dir
+        plan.save()
     supervisor = lc.Supervisor(plan, detach=args.detach)
     supervisor.start_all()
     if not lc.wait_until_serving(plan, timeout_s=60):
@@ -39,6 +45,8 @@ def cluster_up(args: argparse.Namespace) -> int:
     for node in plan.by_kind("data"):
         print(f"  {node.name:<14}  {node.address}  zone {node.zone}  {node.shard}")
     print(f"  txlog:          {', '.join(plan.txlog_addresses())}")
+    if plan.grpc_tls_dir:
+        print(f"  gRPC TLS:       certificates from {plan.grpc_tls_dir}")
     print(f"  status:         memdb cluster status --dir {args.dir}")
     if args.detach:
         print(f"  stop:           memdb cluster down --dir {args.dir}")
@@ -168,6 +176,11 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--base-port", type=int, default=None)
     up.add_argument("--shards", type=int, default=None)
     up.add_argument("--detach", action="store_true", help="return once every shard serves writes")
+    up.add_argument("--no-zone-proxies", action="store_true",
+                    help="connect zones directly (faster; `memdb chaos` network faults then do nothing)")
+    up.add_argument("--grpc-tls-dir", default=None,
+                    help="serve the data nodes' gRPC API over TLS with server.crt/server.key from this directory "
+                         "(and require client certificates signed by its client-ca.crt, if present)")
     up.set_defaults(func=cluster_up)
     status = csub.add_parser("status", help="every node's role, ports, pid and progress")
     status.add_argument("--dir", default="memdb-data")

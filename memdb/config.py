@@ -4,12 +4,18 @@ and reported so that clients and test suites that set them (save '', appendonly 
 
 Listeners (`on_change`) let the server push a new value where it is used (e.g. proto-max-bulk-len into every
 connection's parser) instead of reading the config on the hot path.
+
+Replicated parameters (`replicate`: notify-keyspace-events) are not stored here: they are shard state kept by the
+node, set through the log so that every node agrees (memdb/notify.py). CONFIG GET reads them from the node, and
+CONFIG SET validates them here, then the server hands them to the node (`replicated` of the staged values).
 """
 from __future__ import annotations
 
 import dataclasses
 import re
 from typing import Any, Callable
+
+from memdb import notify
 
 LLONG_MAX = (1 << 63) - 1
 INT_MAX = (1 << 31) - 1
@@ -66,9 +72,12 @@ _PARAMS = [
     Param("appendonly", "no", "bool"),
     Param("appendfsync", "everysec", "enum", choices=("always", "everysec", "no")),
     Param("maxmemory", 0, "memory", 0, LLONG_MAX),
+    # Honoured for OBJECT IDLETIME/FREQ (memdb/access.py: which access clock runs); memdb does not evict.
     Param("maxmemory-policy", "noeviction", "enum",
           choices=("volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl", "allkeys-lru",
-                   "allkeys-lfu", "allkeys-random", "noeviction")),
+                   "allkeys-lfu", "allkeys-random", "noeviction"), honoured=True),
+    Param("lfu-log-factor", 10, "int", 0, INT_MAX, honoured=True),
+    Param("lfu-decay-time", 1, "int", 0, INT_MAX, honoured=True),
     Param("databases", 16, "int", 1, INT_MAX, immutable=True),
     Param("port", 6379, "int", 0, 65535, immutable=True),
     Param("bind", "", "string", immutable=True),
@@ -87,24 +96,6 @@ _PARAMS = [
     Param("dir", "", "string", immutable=True),
     Param("dbfilename", "dump.rdb", "string", immutable=True),
 ]
-
-_KEYSPACE_EVENT_CHARS = set("Ag$lshzxeKEtmdn")
-
-
-def _keyspace_events_normalize(value: str) -> str | None:
-    """keyspaceEventsStringToFlags + keyspaceEventsFlagsToString (notify.c)."""
-    if any(c not in _KEYSPACE_EVENT_CHARS for c in value):
-        return None
-    flags = set(value)
-    if "A" in flags:
-        flags |= set("g$lshzxetd")
-    out = ""
-    if set("g$lshzxetd") <= flags:
-        out = "A"
-    else:
-        out = "".join(c for c in "g$lshzxetd" if c in flags)
-    out += "".join(c for c in "KEmn" if c in flags)
-    return out
 
 
 def glob_to_regex(pattern: str, nocase: bool = True) -> re.Pattern:
@@ -150,6 +141,7 @@ class Config:
         self._alias = {a: p.name for p in _PARAMS for a in p.aliases}
         self._values: dict[str, Any] = {p.name: p.default for p in _PARAMS}
         self._listeners: dict[str, list[Callable[[Any], None]]] = {}
+        self._replicated: dict[str, Callable[[], str]] = {}
         for key, value in overrides.items():
             self._values[key.replace("_", "-")] = value
 
@@ -159,6 +151,12 @@ class Config:
     def on_change(self, name: str, callback: Callable[[Any], None]) -> None:
         self._listeners.setdefault(name, []).append(callback)
 
+    def replicate(self, name: str, current: Callable[[], str]) -> None:
+        """`name` is replicated state kept by the node: CONFIG GET answers `current()`, and CONFIG SET leaves it
+        to the caller (see `replicated`)."""
+        assert name in self._params, name
+        self._replicated[name] = current
+
     def set_internal(self, name: str, value: Any) -> None:
         """Set from code (command line, tests): no validation, but listeners run."""
         name = self._alias.get(name, name)
@@ -166,8 +164,13 @@ class Config:
         for callback in self._listeners.get(name, ()):
             callback(value)
 
-    @staticmethod
-    def _format(param: Param, value: Any) -> str:
+    def _format(self, name: str) -> str:
+        current = self._replicated.get(name)
+        if current is not None:
+            return current()
+        value = self._values[name]
+        if self._params[name].kind == "keyspace_events":
+            return notify.format_flags(notify.parse_flags(value) or 0)
         return str(value)
 
     def get(self, patterns: list[str]) -> list[tuple[str, str]]:
@@ -178,17 +181,31 @@ class Config:
             if not any(ch in pattern for ch in "*?[\\"):
                 canonical = self._alias.get(exact, exact)
                 if canonical in self._params:
-                    found[exact] = self._format(self._params[canonical], self._values[canonical])
+                    found[exact] = self._format(canonical)
                 continue
             rx = glob_to_regex(pattern)
             for name in list(self._params) + list(self._alias):
                 if name not in found and rx.fullmatch(name):
-                    canonical = self._alias.get(name, name)
-                    found[name] = self._format(self._params[canonical], self._values[canonical])
+                    found[name] = self._format(self._alias.get(name, name))
         return list(found.items())
 
     def set(self, pairs: list[tuple[str, str]]) -> None:
-        """CONFIG SET name value [name value ...]: all or nothing, with Redis's error texts."""
+        """CONFIG SET name value [name value ...]: all or nothing, with Redis's error texts. Replicated
+        parameters are validated but not stored: use `stage`, `replicated` and `commit` to hand them on."""
+        self.commit(self.stage(pairs))
+
+    def replicated(self, staged: dict[str, Any]) -> dict[str, str]:
+        """The staged values of replicated parameters (for the node to log)."""
+        return {name: value for name, value in staged.items() if name in self._replicated}
+
+    def commit(self, staged: dict[str, Any]) -> None:
+        """Store the staged values of the parameters kept here (listeners run)."""
+        for name, value in staged.items():
+            if name not in self._replicated:
+                self.set_internal(name, value)
+
+    def stage(self, pairs: list[tuple[str, str]]) -> dict[str, Any]:
+        """Validate CONFIG SET's pairs (canonical name -> parsed value) or raise ConfigError with Redis's text."""
         staged: dict[str, Any] = {}
         seen: set[str] = set()
         for raw_name, text in pairs:
@@ -203,8 +220,7 @@ class Config:
             if param.immutable:
                 raise ConfigError(self._failed(raw_name, "can't set immutable config"))
             staged[name] = self._parse(param, raw_name, text)
-        for name, value in staged.items():
-            self.set_internal(name, value)
+        return staged
 
     @staticmethod
     def _failed(name: str, why: str) -> str:
@@ -239,8 +255,8 @@ class Config:
                 raise ConfigError(self._failed(raw_name, "Invalid save parameters"))
             return " ".join(parts)
         if kind == "keyspace_events":
-            value = _keyspace_events_normalize(text)
-            if value is None:
-                raise ConfigError(self._failed(raw_name, "Invalid event class character. Use 'Ag$lshzxeKEtmdn'."))
-            return value
+            # Kept as given (CONFIG GET normalises): the normal form can lose a flag ("KEAn" reads back "AKE").
+            if notify.parse_flags(text) is None:
+                raise ConfigError(self._failed(raw_name, notify.INVALID_FLAGS))
+            return text
         return text

@@ -19,25 +19,52 @@ Redis's keyIsExpired: `now > when`).
   - Reads on the primary treat expired keys as missing (and the node appends a delete to the log).
   - Reads on a replica (`replica_read=True`) hide expired keys but never delete them, as Redis replicas do.
 `modified` collects (db_index, key) for every change since the caller last drained it: the node uses it to wake
-blocked clients (BLPOP...).
+blocked clients (BLPOP...). `events` collects keyspace notifications (memdb/notify.py): the handlers' own, plus
+`new` when `set` adds a key and `expired` when applying a write deletes an expired key.
 
 Versions (for WATCH): every change stamps the key with `Keyspace.current_index`, the log index of the entry being
-applied, so a key's version is the same number on every node. Deleted keys keep their stamp in a bounded FIFO of
-tombstones; once a tombstone is forgotten, `version()` of an absent key answers the newest forgotten stamp, which
-can only make a WATCH abort more often (safe), never miss a change.
+applied, so a key's version is the same number on every node. Only the last MAX_RECENT_CHANGES changed keys (live
+or deleted) keep their own stamp, in a FIFO (a per-key stamp on every key cost ~40 bytes per key). A stamp pushed
+out of the FIFO raises the floor of the key's bucket (one of VERSION_BUCKETS, chosen by CRC-32 of the key, which,
+unlike hash(), is the same in every process), and `version()` of a key not in the FIFO answers its bucket's floor.
+That floor is >= the key's own last stamp, so a change after WATCH always changes the answer: forgetting can only
+make a WATCH abort more often (when another key of the bucket is forgotten meanwhile), never miss a change. A key
+changed often stays in the FIFO, so a hot key never spoils the WATCHes on the cold keys that share its bucket.
 """
 from __future__ import annotations
 
+import array
 import collections
+import zlib
 from typing import Any, Iterator
 
+from memdb import notify
+
 NUM_DATABASES = 16
-MAX_TOMBSTONES = 65536
+MAX_RECENT_CHANGES = 16384      # keys whose own WATCH version is remembered, per database (~120 bytes each)
+VERSION_BUCKETS = 65536         # floors for the others (a power of two; 512 KiB, allocated on first use)
+SHARED_FIELDS_MAX = 16384       # hash field names shared between hashes; the table is emptied when full
+SHARED_FIELD_LEN_MAX = 64
+
+# Hash field name -> the one bytes object every hash uses for it. Hashes of one shape (user:1, user:2...) repeat
+# their field names, and a bytes object costs ~40 bytes. Object identity is invisible to every handler (they
+# compare by value), so this process-local table changes no reply and no replicated state.
+_shared_fields: dict[bytes, bytes] = {}
 
 
 class HashValue(dict):
     __slots__ = ()
     redis_type = "hash"
+
+    def __setitem__(self, field: bytes, value: Any) -> None:
+        if len(field) <= SHARED_FIELD_LEN_MAX:
+            shared = _shared_fields.get(field)
+            if shared is None:
+                if len(_shared_fields) >= SHARED_FIELDS_MAX:
+                    _shared_fields.clear()     # bounded; names still in use are shared again from here on
+                shared = _shared_fields[field] = field
+            field = shared
+        dict.__setitem__(self, field, value)
 
 
 class SetValue(dict):
@@ -64,16 +91,16 @@ def type_name(value: Any) -> str:
 
 
 class Database:
-    __slots__ = ("index", "data", "expires", "_keyspace", "versions", "tombstones", "tombstone_floor")
+    __slots__ = ("index", "data", "expires", "_keyspace", "recent_changes", "version_floors")
 
     def __init__(self, index: int, keyspace: "Keyspace"):
         self.index = index
         self.data: dict[bytes, Any] = {}
         self.expires: dict[bytes, int] = {}
         self._keyspace = keyspace
-        self.versions: dict[bytes, int] = {}                    # live key -> log index of its last change
-        self.tombstones: collections.OrderedDict[bytes, int] = collections.OrderedDict()
-        self.tombstone_floor = 0                                # newest stamp among forgotten tombstones
+        # WATCH versions (see the module docstring): the last changed keys, oldest first -> log index of the change
+        self.recent_changes: collections.OrderedDict[bytes, int] = collections.OrderedDict()
+        self.version_floors: array.array | None = None          # bucket -> newest stamp forgotten from it
 
     # -- lookups --------------------------------------------------------------------------------------------
     def is_expired(self, key: bytes, now_ms: int) -> bool:
@@ -88,6 +115,7 @@ class Database:
         if key in self.expires and now_ms > self.expires[key]:
             if not replica_read:
                 self.delete(key)
+                self._keyspace.notify(self.index, notify.EXPIRED, "expired", key)
             return None
         return value
 
@@ -112,6 +140,8 @@ class Database:
     # -- mutations ------------------------------------------------------------------------------------------
     def set(self, key: bytes, value: Any, keep_ttl: bool = False) -> None:
         """Store value under key; an existing expiry is dropped unless keep_ttl (SET's KEEPTTL)."""
+        if self._keyspace.notify_classes & notify.NEW and key not in self.data:
+            self._keyspace.notify(self.index, notify.NEW, "new", key)     # Redis's dbAdd
         self.data[key] = value
         if not keep_ttl:
             self.expires.pop(key, None)
@@ -136,23 +166,24 @@ class Database:
         """Call after mutating a value in place (LPUSH on an existing list...)."""
         keyspace = self._keyspace
         keyspace.modified.append((self.index, key))
-        stamp = keyspace.current_index
-        if key in self.data:
-            self.versions[key] = stamp
-            self.tombstones.pop(key, None)
-        else:
-            self.versions.pop(key, None)
-            self.tombstones[key] = stamp
-            self.tombstones.move_to_end(key)
-            if len(self.tombstones) > MAX_TOMBSTONES:
-                _, forgotten = self.tombstones.popitem(last=False)
-                self.tombstone_floor = max(self.tombstone_floor, forgotten)
+        recent = self.recent_changes
+        recent[key] = keyspace.current_index
+        recent.move_to_end(key)
+        if len(recent) > MAX_RECENT_CHANGES:
+            forgotten_key, forgotten = recent.popitem(last=False)
+            floors = self.version_floors
+            if floors is None:
+                floors = self.version_floors = array.array("q", bytes(8 * VERSION_BUCKETS))
+            bucket = zlib.crc32(forgotten_key) & (VERSION_BUCKETS - 1)
+            if forgotten > floors[bucket]:
+                floors[bucket] = forgotten
 
     def version(self, key: bytes) -> int:
-        """The log index of the key's last change (0 = never changed, as far as can be known)."""
-        stamp = self.versions.get(key)
+        """The log index of the key's last change, or a later one (0 = never changed, as far as can be known)."""
+        stamp = self.recent_changes.get(key)
         if stamp is None:
-            stamp = self.tombstones.get(key, self.tombstone_floor)
+            floors = self.version_floors
+            stamp = 0 if floors is None else floors[zlib.crc32(key) & (VERSION_BUCKETS - 1)]
         return stamp
 
     def flush(self) -> None:
@@ -181,6 +212,23 @@ class Keyspace:
         # EVAL's script cache and FUNCTION libraries (memdb.commands.scripting.ScriptingState, created on first
         # use): replicated state, changed only by logged commands, so EVALSHA/FCALL work after a failover.
         self.scripting: Any = None
+        # Keyspace notifications (memdb/notify.py): `notify_flags` is notify-keyspace-events, replicated state
+        # changed only by a logged CONFIG SET; `events` are those of the entry being applied (the node publishes
+        # them after each entry).
+        self.notify_flags = 0
+        self.notify_classes = 0       # the event classes to record: none unless K or E is set
+        self.events: list[tuple[int, str, bytes]] = []
+        # OBJECT IDLETIME/FREQ's access clock (memdb/access.py): node-local, not replicated; None = not tracking.
+        self.access: Any = None
+
+    def set_notify_flags(self, flags: int) -> None:
+        self.notify_flags = flags
+        self.notify_classes = flags if flags & notify.CHANNELS else 0
+
+    def notify(self, db_index: int, event_class: int, event: str, key: bytes) -> None:
+        """Record a keyspace event if its class is enabled (Redis's notifyKeyspaceEvent)."""
+        if self.notify_classes & event_class:
+            self.events.append((db_index, event, key))
 
     def drain_modified(self) -> list[tuple[int, bytes]]:
         changed, self.modified = self.modified, []

@@ -60,9 +60,16 @@ class ClusterPlan:
     shards: int
     nodes: list[NodePlan]
     routes: list[RoutePlan] = dataclasses.field(default_factory=list)
+    # Data nodes serve gRPC over TLS with server.crt/server.key from here, and require client certificates
+    # signed by client-ca.crt when that file exists (mutual TLS). "" = plaintext gRPC.
+    grpc_tls_dir: str = ""
+    # False: no zone proxies, every process reaches every other directly (a faster cluster for benchmarks; the
+    # network faults of `memdb chaos` then have nothing to act on).
+    zone_proxies: bool = True
 
     @classmethod
-    def make(cls, directory: str, base_port: int, shards: int) -> "ClusterPlan":
+    def make(cls, directory: str, base_port: int, shards: int, grpc_tls_dir: str = "",
+             zone_proxies: bool = True) -> "ClusterPlan":
         nodes = [NodePlan(f"txlog-{z}", z, "txlog", base_port + 1 + i) for i, z in enumerate(ZONES)]
         port = base_port + 10
         for s in range(shards):
@@ -70,24 +77,34 @@ class ClusterPlan:
                 nodes.append(NodePlan(f"data-{s}{z}", z, "data", port, shard=f"shard{s}", grpc_port=port + 40))
                 port += 1
         routes, port = [], base_port + 100
-        for src in ZONES:
+        for src in ZONES if zone_proxies else ():
             for t in nodes:
                 if t.kind == "txlog" and t.zone != src:
                     routes.append(RoutePlan(src, t.zone, t.name, port))
                     port += 1
-        nodes += [NodePlan(f"zonenet-{z}", z, "zonenet", next(r.port for r in routes if r.src == z)) for z in ZONES]
+        nodes += [NodePlan(f"zonenet-{z}", z, "zonenet", next(r.port for r in routes if r.src == z))
+                  for z in ZONES if zone_proxies]
         nodes.append(NodePlan("endpoint", "", "endpoint", base_port, shard="shard0"))
-        return cls(os.path.abspath(directory), base_port, shards, nodes, routes)
+        return cls(os.path.abspath(directory), base_port, shards, nodes, routes,
+                   os.path.abspath(grpc_tls_dir) if grpc_tls_dir else "", zone_proxies)
 
     def node(self, name: str) -> NodePlan:
         return next(n for n in self.nodes if n.name == name)
 
     def address_from(self, zone: str, target: NodePlan) -> str:
         """How a process in `zone` reaches `target`: directly in its own zone, else through its zone's proxy."""
-        if not zone or target.zone == zone:
+        if not zone or target.zone == zone or not self.zone_proxies:
             return target.address
         route = next(r for r in self.routes if r.src == zone and r.target == target.name)
         return f"{HOST}:{route.port}"
+
+    def grpc_tls_arguments(self) -> list[str]:
+        if not self.grpc_tls_dir:
+            return []
+        cert, key, client_ca = (os.path.join(self.grpc_tls_dir, f) for f in ("server.crt", "server.key",
+                                                                            "client-ca.crt"))
+        return ["--grpc-tls-cert", cert, "--grpc-tls-key", key] + (
+            ["--grpc-tls-ca", client_ca] if os.path.exists(client_ca) else [])
 
     def path(self, *parts: str) -> str:
         return os.path.join(self.directory, *parts)
@@ -104,7 +121,8 @@ class ClusterPlan:
         with open(self.path("cluster.json"), "w") as f:
             json.dump({"base_port": self.base_port, "shards": self.shards,
                        "nodes": [dataclasses.asdict(n) for n in self.nodes],
-                       "routes": [dataclasses.asdict(r) for r in self.routes]}, f, indent=2)
+                       "routes": [dataclasses.asdict(r) for r in self.routes],
+                       "grpc_tls_dir": self.grpc_tls_dir, "zone_proxies": self.zone_proxies}, f, indent=2)
 
     @classmethod
     def load(cls, directory: str) -> "ClusterPlan | None":
@@ -114,7 +132,8 @@ class ClusterPlan:
         with open(path) as f:
             raw = json.load(f)
         return cls(os.path.abspath(directory), raw["base_port"], raw["shards"],
-                   [NodePlan(**n) for n in raw["nodes"]], [RoutePlan(**r) for r in raw.get("routes", [])])
+                   [NodePlan(**n) for n in raw["nodes"]], [RoutePlan(**r) for r in raw.get("routes", [])],
+                   raw.get("grpc_tls_dir", ""), raw.get("zone_proxies", True))
 
     def by_kind(self, kind: str) -> list[NodePlan]:
         return [n for n in self.nodes if n.kind == kind]
@@ -139,7 +158,7 @@ class ClusterPlan:
             return [py, "-m", "memdb.server", "--host", HOST, "--port", str(node.port), "--node-id", node.name,
                     "--zone", node.zone, "--shard", node.shard, "--role", role,
                     "--topology", self.path("topology.json"), "--grpc-port", str(node.grpc_port),
-                    "--txlog", ",".join(self.txlog_addresses(node.zone))]
+                    "--txlog", ",".join(self.txlog_addresses(node.zone)), *self.grpc_tls_arguments()]
         if node.kind == "zonenet":
             routes = [a for r in self.routes if r.src == node.zone
                       for a in ("--route", f"{r.port}={self.node(r.target).address}/{r.src}-{r.dst}")]
@@ -150,6 +169,9 @@ class ClusterPlan:
 
 def port_is_free(port: int) -> bool:
     with socket.socket() as s:
+        # As the servers bind (SO_REUSEADDR): connections of a cluster just stopped, lingering in TIME_WAIT,
+        # must not make `cluster up` refuse the port; only a listener does.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((HOST, port))
         except OSError:

@@ -40,10 +40,11 @@ from typing import Any, Callable
 from memdb.cluster import NodeInfo, Topology, key_slot, node_id
 from memdb.commands.dispatch import execute as dispatch_execute
 from memdb.commands.dispatch import lookup
-from memdb.commands.spec import NULL_ARRAY, OK, QUEUED, Blocked, CommandError, Context, Flag, Verbatim
+from memdb.commands.spec import NULL_ARRAY, OK, QUEUED, Blocked, CommandError, Context, Flag, LazyRandom, Verbatim
 from memdb.dedup import DedupTable, TooOld
 from memdb.generated import entries_pb2 as epb
 from memdb.keyspace import Keyspace
+from memdb import notify
 from txlog.client import AppendError, ConditionFailed, LogClient, LogUnavailable, StaleEpoch
 from txlog.generated import txlog_pb2 as tpb
 
@@ -61,6 +62,9 @@ class Role(enum.Enum):
     REPLICA = "replica"
 
 
+DEFAULT_LOG_INFLIGHT = 4
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class NodeConfig:
     node_id: str
@@ -69,12 +73,18 @@ class NodeConfig:
     zone: str = ""
     resp_address: str = ""
     grpc_address: str = ""              # host:port of the gRPC client API ("" = none)
+    grpc_tls_cert: str = ""             # PEM paths: serve gRPC over TLS with this certificate chain and key ...
+    grpc_tls_key: str = ""
+    grpc_tls_ca: str = ""               # ... and require client certificates signed by this CA (mutual TLS)
     prefer_primary: bool = False        # claim at once on a fresh log; no backoff when claiming
     failover: bool = True               # claim when the primary's lease has lapsed
     lease_ms: int = 1000
     renew_ms: int = 250
     margin_ms: int = 250
     active_expire_ms: int = 100
+    # Append batches in flight to the log: fewer means bigger batches (less log CPU per write) but a write may
+    # wait for the batch ahead of it; see bench/README.md for the measurement behind the default.
+    log_inflight_batches: int = DEFAULT_LOG_INFLIGHT
     topology_path: str = ""             # shards, slots, nodes (written by `memdb cluster up`); "" = one shard
 
 
@@ -105,7 +115,9 @@ class DataNode:
     def __init__(self, config: NodeConfig):
         self.config = config
         self.keyspace = Keyspace()
-        self.log = LogClient(list(config.txlog), config.shard, writer_id=f"{config.node_id}-{os.urandom(6).hex()}")
+        self.log = LogClient(list(config.txlog), config.shard, writer_id=f"{config.node_id}-{os.urandom(6).hex()}",
+                             max_inflight_batches=config.log_inflight_batches)
+        self.log.on_leader = self._tail_from_leader
         self.origin_id = self.log.writer_id      # this incarnation: a restarted node is a new origin
         self.role = Role.REPLICA
         self.epoch = 0
@@ -337,7 +349,7 @@ class DataNode:
         reply: Any = None
         if body == "command":
             cmd = entry.command
-            ctx = Context(self.keyspace, self.keyspace.dbs[cmd.db], entry.now_ms, random.Random(entry.seed))
+            ctx = Context(self.keyspace, self.keyspace.dbs[cmd.db], entry.now_ms, LazyRandom(entry.seed))
             if entry.origin_id == self.origin_id:
                 # The reply's shape (never the state) may depend on the asking client's protocol version.
                 waiting = self._waiting.get(entry.origin_seq)
@@ -358,6 +370,11 @@ class DataNode:
             for key in entry.expire.keys:
                 if db.is_expired(key, entry.now_ms):
                     db.delete(key)
+                    self.keyspace.notify(db.index, notify.EXPIRED, "expired", key)
+        elif body == "config":
+            reply = self._apply_config(entry.config)
+        if self.keyspace.events:
+            self._publish_events()
         if entry.origin_id == self.origin_id:
             self._answer(entry, reply)
 
@@ -407,9 +424,19 @@ class DataNode:
             self.stats["claims_won"] += 1
             log.warning("%s: primary of %s in epoch %d", self.config.node_id, self.config.shard, epoch)
             self._release_held()
+            if self.log.serving_address is not None:
+                self._tail_from_leader(self.log.serving_address)
         else:
             # Our entries after this point carry an older epoch: appliers skip them and _answer fails them.
             self._step_down(f"{leadership.node} claimed epoch {epoch}")
+
+    def _tail_from_leader(self, address: str) -> None:
+        """A primary waits for its own writes to come back on the tail before it answers: from the txlog leader
+        they come as soon as they commit (a follower learns of a commit one message later). Called by the log
+        client whenever its appends are answered by another node."""
+        if self.role is Role.PRIMARY and address != self._tail_source:
+            self._tail_source = address
+            self._retail.set()
 
     async def wait_applied(self, index: int, timeout_s: float = 5.0) -> None:
         """Read-your-writes on a replica: wait until `index` is applied here."""
@@ -577,6 +604,34 @@ class DataNode:
             return self._submit(epb.Entry(publish=publish), session=session)
         return self.message_sink(args[1], args[2], sharded) if self.message_sink else 0
 
+    def _publish_events(self) -> None:
+        """The keyspace notifications of the entry just applied, to this node's subscribers (memdb/notify.py)."""
+        events, self.keyspace.events = self.keyspace.events, []
+        if self.message_sink is not None:
+            notify.publish(events, self.keyspace.notify_flags, self.message_sink)
+
+    # -- replicated configuration: CONFIG SET notify-keyspace-events is a logged write ----------------------------
+    REPLICATED_CONFIG = ("notify-keyspace-events",)
+
+    def replicated_config(self, name: str) -> str:
+        """CONFIG GET of a replicated parameter: the value applied from the log."""
+        assert name in self.REPLICATED_CONFIG, name
+        return notify.format_flags(self.keyspace.notify_flags)
+
+    def set_replicated_config(self, params: dict[str, str]) -> asyncio.Future:
+        """CONFIG SET of replicated parameters (already validated): every node applies them at this log position."""
+        self._check_primary()
+        config = epb.ConfigSet(params=[epb.ConfigParam(name=name, value=value) for name, value in params.items()])
+        return self._submit(epb.Entry(config=config))
+
+    def _apply_config(self, config: epb.ConfigSet) -> Any:
+        for param in config.params:
+            if param.name == "notify-keyspace-events":
+                flags = notify.parse_flags(param.value)
+                assert flags is not None, f"the primary logged invalid notify-keyspace-events {param.value!r}"
+                self.keyspace.set_notify_flags(flags)
+        return OK
+
     # -- transactions (MULTI/EXEC/WATCH) --------------------------------------------------------------------
     def multi_command(self, session, args: list[bytes]):
         state = _session_state(session)
@@ -662,7 +717,7 @@ class DataNode:
         tx = entry.transaction
         if any(self.keyspace.dbs[w.db].version(w.key) != w.version for w in tx.watched):
             return NULL_ARRAY
-        rng = random.Random(entry.seed)
+        rng = LazyRandom(entry.seed)
         replies = []
         for cmd in tx.commands:
             ctx = Context(self.keyspace, self.keyspace.dbs[cmd.db], entry.now_ms, rng)
@@ -815,7 +870,8 @@ class DataNode:
     async def _commit_index_loop(self) -> None:
         """Once a second: learn the log's commit index (INFO's lag) from every txlog node, and watch the tail:
         if the log has committed past what we applied and we made no progress for two rounds, our tail source is
-        stuck (e.g. a follower cut off from the leader): tail from the leader instead."""
+        stuck (e.g. a follower cut off from the leader): tail from the leader instead. A primary always tails
+        from the leader."""
         stalled_rounds = 0
         last_applied = self.applied_index
         while True:
@@ -835,7 +891,10 @@ class DataNode:
             behind = self.log_commit_index > self.applied_index and self.applied_index == last_applied
             stalled_rounds = stalled_rounds + 1 if behind else 0
             last_applied = self.applied_index
-            if stalled_rounds >= 2:
+            if self.role is Role.PRIMARY and leader is not None and leader != self._tail_source:
+                self._tail_from_leader(leader)
+                stalled_rounds = 0
+            elif stalled_rounds >= 2:
                 source = leader or self._next_txlog(self._tail_source)
                 log.warning("%s: tail from %s is stuck at %d (log committed %d); tailing from %s",
                             self.config.node_id, self._tail_source, self.applied_index, self.log_commit_index,
@@ -943,17 +1002,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--lease-ms", type=int, default=1000)
     group.add_argument("--renew-ms", type=int, default=250)
     group.add_argument("--margin-ms", type=int, default=250)
+    group.add_argument("--log-inflight", type=int, default=DEFAULT_LOG_INFLIGHT,
+                       help="append batches in flight to the txlog (default %(default)s)")
     group.add_argument("--advertise", default=None, help="host:port clients should use for this node")
     group.add_argument("--topology", default="", help="topology JSON (shards, slots, nodes); default: one shard")
     group.add_argument("--grpc-port", type=int, default=0, help="serve the gRPC client API on this port (0 = off)")
+    group.add_argument("--grpc-tls-cert", default="", help="PEM certificate chain: serve the gRPC API over TLS")
+    group.add_argument("--grpc-tls-key", default="", help="PEM private key of --grpc-tls-cert")
+    group.add_argument("--grpc-tls-ca", default="", help="PEM CA: require gRPC clients to present a certificate "
+                                                         "it signed (mutual TLS)")
 
 
 def build_node(args: argparse.Namespace) -> DataNode:
     address = args.advertise or f"{args.host}:{args.port}"
     grpc_address = f"{args.host}:{args.grpc_port}" if args.grpc_port else ""
+    if bool(args.grpc_tls_cert) != bool(args.grpc_tls_key) or (args.grpc_tls_ca and not args.grpc_tls_cert):
+        raise SystemExit("--grpc-tls-cert and --grpc-tls-key go together (and --grpc-tls-ca needs both)")
     config = NodeConfig(node_id=args.node_id or address, txlog=tuple(a for a in args.txlog.split(",") if a),
                         shard=args.shard, zone=args.zone, resp_address=address, grpc_address=grpc_address,
                         prefer_primary=args.role == "primary", failover=not args.no_failover,
                         lease_ms=args.lease_ms, renew_ms=args.renew_ms, margin_ms=args.margin_ms,
-                        topology_path=args.topology)
+                        topology_path=args.topology, grpc_tls_cert=args.grpc_tls_cert,
+                        grpc_tls_key=args.grpc_tls_key, grpc_tls_ca=args.grpc_tls_ca,
+                        log_inflight_batches=max(1, args.log_inflight))
     return DataNode(config)

@@ -37,6 +37,7 @@ import argparse
 import asyncio
 import collections
 import dataclasses
+import functools
 import logging
 import os
 import platform
@@ -45,6 +46,7 @@ import sys
 import time
 from typing import Any, Awaitable, Callable, Iterable, Mapping, Protocol
 
+from memdb import access
 from memdb.commands import connection as connection_table
 from memdb.commands import pubsub_cmds
 from memdb.commands import messages
@@ -75,6 +77,9 @@ class CommandExecutor(Protocol):
     # Optional, looked up with getattr:
     #   session_closed(session) -> None   the connection is gone (unpark its blocked command, drop its MULTI...)
     #   session_reset(session) -> None    RESET (discard MULTI, UNWATCH...)
+    #   REPLICATED_CONFIG: tuple[str, ...], replicated_config(name) -> str, set_replicated_config(dict) -> Future
+    #                                     CONFIG parameters that are replicated shard state (notify-keyspace-events)
+    #   keyspace                          OBJECT IDLETIME/FREQ's access clock follows maxmemory-policy
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -451,6 +456,12 @@ class RespServer:
         self.connection_commands = ConnectionCommands(self).table()
         self.config.on_change("proto-max-bulk-len", self._set_max_bulk_len)
         self.config.set_internal("port", port)
+        # Shard state the node keeps and replicates through its log (notify-keyspace-events: memdb/notify.py).
+        for name in getattr(executor, "REPLICATED_CONFIG", ()):
+            self.config.replicate(name, functools.partial(executor.replicated_config, name))
+        keyspace = getattr(executor, "keyspace", None)
+        if keyspace is not None:       # OBJECT IDLETIME/FREQ follow maxmemory-policy (memdb/access.py)
+            access.bind(self.config, keyspace, lambda: int(time.time() * 1000))
 
     # -- lifecycle -----------------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -926,11 +937,34 @@ class ConnectionCommands:
     def config_set(self, conn: ClientConnection, args: list[bytes]) -> Any:
         if len(args) % 2 != 0:
             raise CommandError(messages.wrong_arity("config|set"))
+        config = self.server.config
         try:
-            self.server.config.set([(_text(args[i]), _text(args[i + 1])) for i in range(2, len(args), 2)])
+            staged = config.stage([(_text(args[i]), _text(args[i + 1])) for i in range(2, len(args), 2)])
         except ConfigError as exc:
             raise CommandError(exc.message) from None
-        return OK
+        replicated = config.replicated(staged)
+        if not replicated:
+            config.commit(staged)
+            return OK
+        # Replicated parameters go through the log (READONLY on a replica); the node-local ones are set only
+        # once that write applied, so a refused CONFIG SET changes nothing.
+        logged = self.server.executor.set_replicated_config(replicated)
+        done = asyncio.get_running_loop().create_future()
+
+        def applied(future: asyncio.Future) -> None:
+            failed = future.cancelled() or future.exception() is not None
+            if not failed:
+                config.commit(staged)
+            if done.done():
+                return
+            if future.cancelled():
+                done.cancel()
+            elif failed:
+                done.set_exception(future.exception())
+            else:
+                done.set_result(OK)
+        logged.add_done_callback(applied)
+        return done
 
     def config_resetstat(self, conn: ClientConnection, args: list[bytes]) -> Any:
         self.server.stats.reset()

@@ -22,7 +22,7 @@ import dataclasses
 import itertools
 import logging
 import uuid
-from typing import AsyncIterator
+from typing import AsyncIterator, Callable
 
 import grpc
 
@@ -84,7 +84,8 @@ class _Redirect(Exception):
 
 
 class LogClient:
-    STALL_S = 0.5            # in-flight batches with no answer this long: the node is stuck, go elsewhere
+    STALL_S = 0.3            # in-flight batches with no answer this long: the node is stuck, go elsewhere
+    SUSPECT_S = 1.5          # ... and do not go back to it (nor follow hints to it) for this long
     IDLE_STREAM_S = 5.0      # an Append stream with nothing to send is closed after this long
     def __init__(self, addresses: list[str], log_name: str, writer_id: str | None = None,
                  max_inflight_batches: int = 8, max_batch_items: int = 8192, append_timeout_s: float = 10.0):
@@ -106,6 +107,11 @@ class LogClient:
         self._sender: asyncio.Task | None = None
         self._rotation = itertools.cycle(range(len(self.addresses)))
         self._closed = False
+        self._suspects: dict[str, float] = {}     # address -> until when it is avoided (it stalled)
+        # Called with the address of the node that answered an append (so the leader, as we reach it) whenever
+        # that changes: a primary tails from there, since the leader sends commits first.
+        self.on_leader: Callable[[str], None] | None = None
+        self.serving_address: str | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
     def _channel(self, address: str) -> grpc.aio.Channel:
@@ -186,14 +192,15 @@ class LogClient:
     async def _run_sender(self) -> None:
         backoff = 0.01
         while not self._closed:
-            address = self.leader_address or self.addresses[next(self._rotation)]
+            address = self.leader_address or self._next_address()
             try:
                 await self._stream(address)
                 backoff = 0.01
             except _Redirect as redirect:
                 # A hint is the answering node's address for the leader; behind zone proxies each zone reaches
                 # a node at a different address, so only a hint that is one of ours can be followed.
-                self.leader_address = redirect.hint if redirect.hint in self.addresses else None
+                self.leader_address = redirect.hint if redirect.hint in self.addresses and \
+                    not self._suspected(redirect.hint) else None
                 if not redirect.hint or redirect.hint == address:
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 0.2)
@@ -205,6 +212,18 @@ class LogClient:
             self._expire()
             if not self._inflight and not self._queue and not self._special:
                 return   # idle: the next append starts a new sender
+
+    def _next_address(self) -> str:
+        """The next address in rotation that has not stalled lately (any, if all have)."""
+        for _ in range(len(self.addresses)):
+            address = self.addresses[next(self._rotation)]
+            if not self._suspected(address):
+                return address
+        return address
+
+    def _suspected(self, address: str) -> bool:
+        until = self._suspects.get(address)
+        return until is not None and asyncio.get_running_loop().time() < until
 
     def _expire(self) -> float:
         """Fail what waited longer than append_timeout_s (it may still commit: a retry would be deduplicated
@@ -230,7 +249,7 @@ class LogClient:
     async def _stream(self, address: str) -> None:
         loop = asyncio.get_running_loop()
         call = pb_grpc.TxLogStub(self._channel(address)).Append()
-        reader = loop.create_task(self._read_answers(call))
+        reader = loop.create_task(self._read_answers(call, address))
         reader.add_done_callback(lambda _: self._wake.set())
         wake = self._wake
         timer = None
@@ -245,6 +264,7 @@ class LogClient:
                     # hold the writer past its lease: try another node; the resent batches are deduplicated.
                     log.info("append stream to %s silent for %.2fs; trying another node", address,
                              loop.time() - self._progress_at)
+                    self._suspects[address] = loop.time() + self.SUSPECT_S
                     raise _Redirect("")
                 if len(self._inflight) < self.max_inflight_batches:
                     batch = self._next_batch()
@@ -279,7 +299,7 @@ class LogClient:
                 reader.cancel()
             call.cancel()
 
-    async def _read_answers(self, call) -> None:
+    async def _read_answers(self, call, address: str) -> None:
         while True:
             response = await call.read()
             if response is grpc.aio.EOF:
@@ -292,6 +312,10 @@ class LogClient:
                 raise _Redirect(response.leader_hint)
             batch = self._inflight.popleft()
             self._progress_at = asyncio.get_running_loop().time()
+            if address != self.serving_address and response.status != pb.UNAVAILABLE:
+                self.serving_address = address
+                if self.on_leader is not None:
+                    self.on_leader(address)
             if response.status == pb.OK:
                 for f in batch.futures:
                     if not f.done():

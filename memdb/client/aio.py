@@ -7,11 +7,14 @@ Theory of operation
   command table, memdb.commands.dispatch.lookup) pick the slot; keys of different slots raise CrossSlotError before
   anything is sent. The topology is refreshed (one refresh at a time, shared by all callers) on a MOVED reply, on a
   lost connection (gRPC UNAVAILABLE and friends), and on READONLY / TRYAGAIN / CLUSTERDOWN replies, which is what a
-  failover looks like from outside.
-* Transport. One gRPC channel per data node and, on it, one long-lived `Pipeline` stream shared by every caller:
-  requests carry a request_id and the replies come back in order, so a single command costs one stream message
-  instead of one unary RPC (Python's unary gRPC tops out near 3k RPC/s). Blocking commands (BLPOP, ...) use unary
-  `Execute` instead, since the server answers a stream in order and a parked pop would hold up every later reply.
+  failover looks like from outside. The gRPC API's MOVED names the owner's gRPC address: a call resends at once,
+  to where the refreshed topology says, or to MOVED's address if the topology still disagrees.
+* Transport. One gRPC channel per data node and, on it, one long-lived `BatchPipeline` stream shared by every
+  caller (_Mux): a command is added to the request batch being built, and the stream's writer sends the whole batch
+  as one message whenever gRPC can take the next one; replies come back in order, in batches too. In Python, gRPC's
+  cost is per message (unary calls top out near 3k/s), so under concurrency this divides it among the commands of
+  a batch; a lone caller pays one message each way. Blocking commands (BLPOP, XREAD, ...) use unary `Execute`
+  instead, since the server answers a stream in order and a parked pop would hold up every later reply.
 * Exactly-once writes. A write (Flag.WRITE in the command table) gets the next `client_seq` of this client's random
   `client_id`; every retry of it reuses the number, so the server's table (memdb/dedup.py) applies it once and gives
   a retry the first reply. Writes are retried until the call's deadline, never after it.
@@ -22,7 +25,9 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import collections
 import dataclasses
+import functools
 import logging
 import random
 import time
@@ -32,9 +37,9 @@ from typing import Any, Callable, Iterable, Sequence
 import grpc
 
 from memdb.client import exceptions as exc
-from memdb.client.commands import Commands, Parse
+from memdb.client.commands import Commands, Parse, WithTimeout, parse_reply
 from memdb.client.values import encode_args, from_value
-from memdb.cluster import key_slot
+from memdb.cluster import key_slot as _key_slot
 from memdb.commands.dispatch import lookup
 from memdb.commands.spec import CommandError, Flag
 from memdb.generated import memdb_pb2 as pb
@@ -53,6 +58,9 @@ REFRESH_MIN_INTERVAL_S = 0.05
 BACKOFF_MIN_S, BACKOFF_MAX_S = 0.02, 0.25
 NODE_DOWN_S = 1.0
 MAX_MESSAGE_BYTES = 512 << 20
+MAX_BATCH_REQUESTS = 512            # requests per BatchPipeline message ...
+MAX_BATCH_BYTES = 1 << 20           # ... and argument bytes (a bigger single request goes alone)
+DEADLINE_TICK_S = 0.01              # how late a stream call's TimeoutError may be
 GRPC_OPTIONS = [("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.initial_reconnect_backoff_ms", 100), ("grpc.max_reconnect_backoff_ms", 1000)]
@@ -60,6 +68,12 @@ GRPC_OPTIONS = [("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
 # client_seq), after a topology refresh.
 RETRYABLE_CODES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED, grpc.StatusCode.UNKNOWN,
                              grpc.StatusCode.INTERNAL, grpc.StatusCode.ABORTED})
+# CRC16 in Python costs ~1 us per key; hot keys repeat
+key_slot = functools.lru_cache(maxsize=1 << 16)(_key_slot)
+# Commands the server logs (memdb.node: WRITE and MAY_REPLICATE): sent to the primary with a client_seq.
+_LOGGED_FLAGS = frozenset({Flag.WRITE, Flag.MAY_REPLICATE})
+# Logged, but outside the exactly-once table (PUBLISH): sent once to the primary, never retried.
+_AT_MOST_ONCE = frozenset({"publish", "spublish"})
 # Error replies that mean "not here / not now": refresh the topology and retry. A READONLY or TRYAGAIN write was
 # either not applied or is deduplicated by its client_seq, so retrying it is safe.
 RETRYABLE_REPLIES = ("MOVED", "READONLY", "TRYAGAIN", "CLUSTERDOWN")
@@ -69,6 +83,18 @@ class _TransportError(Exception):
     def __init__(self, code: grpc.StatusCode, details: str):
         super().__init__(f"{code.name}: {details}")
         self.code = code
+
+
+class _TlsMismatch(exc.ConnectionError):
+    """A node refused the connection in a way that points at the TLS settings (see AsyncClient._tls_hint)."""
+
+    def __init__(self, message: str, hint: str):
+        super().__init__(message)
+        self.hint = hint
+
+
+class _Expired(Exception):
+    """A call's deadline passed while it waited for its reply."""
 
 
 @dataclasses.dataclass(slots=True)
@@ -85,14 +111,12 @@ class _Shard:
     ranges: list[tuple[int, int]]
     nodes: list[_Node]      # primary first
     epoch: int
+    primary: _Node | None = dataclasses.field(init=False)
+    replicas: list[_Node] = dataclasses.field(init=False)
 
-    @property
-    def primary(self) -> _Node | None:
-        return next((n for n in self.nodes if n.role == "primary"), None)
-
-    @property
-    def replicas(self) -> list[_Node]:
-        return [n for n in self.nodes if n.role != "primary"]
+    def __post_init__(self):
+        self.primary = next((n for n in self.nodes if n.role == "primary"), None)
+        self.replicas = [n for n in self.nodes if n.role != "primary"]
 
 
 class _Topology:
@@ -117,58 +141,110 @@ class _Topology:
 
 
 class _Mux:
-    """One long-lived Pipeline stream to a node, shared by all callers: request_id -> future."""
+    """One long-lived BatchPipeline stream to a node, shared by all callers. send() adds a request to the batch
+    being built; the stream's writer takes the whole batch whenever gRPC is ready for the next message, so
+    concurrent callers share messages (gRPC's per-message cost is paid per batch). Replies come back in request
+    order, so the pending futures are a FIFO."""
 
     def __init__(self, stub: pb_grpc.MemdbStub):
-        self._queue: asyncio.Queue = asyncio.Queue()
-        self._pending: dict[int, asyncio.Future] = {}
+        self._loop = asyncio.get_running_loop()
+        self._batches: collections.deque[pb.RequestBatch] = collections.deque()
+        self._batch_bytes = 0
+        self._wakeup: asyncio.Future | None = None
+        self._pending: collections.deque[tuple[int, asyncio.Future, float]] = collections.deque()
+        self._earliest = float("inf")          # no waiting call has a deadline before this
         self._next_id = 1
+        self._ending = False
         self.broken: _TransportError | None = None
-        self._call = stub.Pipeline(self._requests())
-        self._reader = asyncio.get_running_loop().create_task(self._read())   # owned: cancelled by close()
+        self._call = stub.BatchPipeline(self._requests())
+        self._reader = self._loop.create_task(self._read())   # owned: cancelled by close()
 
     async def _requests(self):
-        while (request := await self._queue.get()) is not None:
-            yield request
+        while True:
+            if self._batches:
+                yield self._batches.popleft()
+            elif self._ending:
+                return
+            else:
+                self._wakeup = self._loop.create_future()
+                await self._wakeup
+
+    def _wake(self) -> None:
+        if self._wakeup is not None and not self._wakeup.done():
+            self._wakeup.set_result(None)
+        self._wakeup = None
 
     async def _read(self) -> None:
         error = _TransportError(grpc.StatusCode.CANCELLED, "stream closed")
+        pending = self._pending
         try:
-            async for response in self._call:
-                future = self._pending.pop(response.request_id, None)
-                if future is not None and not future.done():
-                    future.set_result(response)
+            async for batch in self._call:
+                for response in batch.responses:
+                    request_id, future, _ = pending[0]
+                    if request_id != response.request_id:
+                        error = _TransportError(grpc.StatusCode.INTERNAL, f"reply {response.request_id} arrived "
+                                                f"where {request_id} was expected")
+                        return
+                    pending.popleft()
+                    if not future.done():
+                        future.set_result(response)
         except grpc.aio.AioRpcError as e:
             error = _TransportError(e.code(), e.details() or "")
         except asyncio.CancelledError:
             pass
         finally:
             self.broken = error
-            self._queue.put_nowait(None)        # ends the request generator, so grpc's sender task finishes too
-            for future in self._pending.values():
+            self._ending = True
+            self._wake()                        # ends the request generator, so grpc's sender task finishes too
+            for _, future, _ in pending:
                 if not future.done():
                     future.set_exception(error)
-            self._pending.clear()
+            pending.clear()
 
-    def send(self, request: pb.Request) -> asyncio.Future:
-        future = asyncio.get_running_loop().create_future()
+    def send(self, args: list[bytes], db: int, client_id: str, client_seq: int, min_index: int,
+             deadline: float) -> asyncio.Future:
+        future = self._loop.create_future()
         if self.broken is not None:
             future.set_exception(self.broken)
             return future
-        request.request_id = self._next_id
+        size = sum(map(len, args))
+        if not self._batches or len(self._batches[-1].requests) >= MAX_BATCH_REQUESTS \
+                or self._batch_bytes + size > MAX_BATCH_BYTES:
+            self._batches.append(pb.RequestBatch())
+            self._batch_bytes = 0
+        self._batch_bytes += size
+        request_id = self._next_id
         self._next_id += 1
-        self._pending[request.request_id] = future
-        self._queue.put_nowait(request)
+        request = self._batches[-1].requests.add(args=args, db=db, request_id=request_id)
+        if client_seq:
+            request.client_id, request.client_seq = client_id, client_seq
+        if min_index:
+            request.min_index = min_index
+        self._pending.append((request_id, future, deadline))
+        if deadline < self._earliest:
+            self._earliest = deadline
+        self._wake()
         return future
 
-    def forget(self, future: asyncio.Future) -> None:
-        for rid, f in list(self._pending.items()):
-            if f is future:
-                del self._pending[rid]
-                break
+    def expire(self, now: float) -> bool:
+        """Fail the waiting calls whose deadline passed (their replies, when they come, are dropped); True while
+        any call still waits. Scans only when the earliest deadline has passed."""
+        if not self._pending:
+            self._earliest = float("inf")
+        elif now >= self._earliest:
+            earliest = float("inf")
+            for _, future, deadline in self._pending:
+                if not future.done():
+                    if deadline <= now:
+                        future.set_exception(_Expired())
+                    elif deadline < earliest:
+                        earliest = deadline
+            self._earliest = earliest
+        return self._earliest != float("inf")
 
     async def close(self) -> None:
-        self._queue.put_nowait(None)
+        self._ending = True
+        self._wake()
         self._call.cancel()
         self._reader.cancel()
         try:
@@ -178,13 +254,16 @@ class _Mux:
 
 
 class _Connection:
-    def __init__(self, address: str, credentials: grpc.ChannelCredentials | None):
+    def __init__(self, address: str, credentials: grpc.ChannelCredentials | None, options: list):
         if credentials is not None:
-            self.channel = grpc.aio.secure_channel(address, credentials, options=GRPC_OPTIONS)
+            self.channel = grpc.aio.secure_channel(address, credentials, options=options)
         else:
-            self.channel = grpc.aio.insecure_channel(address, options=GRPC_OPTIONS)
+            self.channel = grpc.aio.insecure_channel(address, options=options)
         self.stub = pb_grpc.MemdbStub(self.channel)
         self._mux: _Mux | None = None
+
+    def mux_waiting(self, now: float) -> bool:
+        return self._mux is not None and self._mux.expire(now)
 
     def mux(self) -> _Mux:
         if self._mux is None or self._mux.broken is not None:
@@ -212,6 +291,41 @@ class _Call:
     node: _Node | None = None
     shard: _Shard | None = None
     force_primary: bool = False
+    redirect: str = ""              # host:port named by a MOVED reply that the topology did not confirm
+    moved: int = 0                  # MOVED replies seen by this call
+
+
+def check_timeout(timeout: Any) -> float:
+    """A call's timeout in seconds: a positive int or float (DataError otherwise, never a hang or a TypeError)."""
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+        raise exc.DataError(f"timeout must be a positive number of seconds, not {timeout!r}")
+    return float(timeout)
+
+
+def _pem(value: bytes | str | None, what: str) -> bytes | None:
+    """PEM bytes, from bytes/str holding PEM or from a file path."""
+    if value is None or isinstance(value, bytes):
+        return value
+    if not isinstance(value, str):
+        raise exc.DataError(f"{what} must be PEM bytes or a file path, not {type(value).__name__}")
+    if value.lstrip().startswith("-----BEGIN"):
+        return value.encode()
+    try:
+        with open(value, "rb") as f:
+            return f.read()
+    except OSError as e:
+        raise exc.DataError(f"cannot read {what} from {value!r}: {e.strerror}") from None
+
+
+def _tls_credentials(tls: bool, root_certificates, private_key, certificate_chain) -> grpc.ChannelCredentials | None:
+    """Channel credentials when any TLS option is given (tls=True alone: the system's root certificates)."""
+    if not (tls or root_certificates is not None or private_key is not None or certificate_chain is not None):
+        return None
+    if (private_key is None) != (certificate_chain is None):
+        raise exc.DataError("a client certificate needs both private_key= and certificate_chain=")
+    return grpc.ssl_channel_credentials(_pem(root_certificates, "root_certificates"),
+                                        _pem(private_key, "private_key"),
+                                        _pem(certificate_chain, "certificate_chain"))
 
 
 def parse_seeds(seeds: str | Iterable[str | tuple[str, int]]) -> list[str]:
@@ -222,7 +336,10 @@ def parse_seeds(seeds: str | Iterable[str | tuple[str, int]]) -> list[str]:
         if isinstance(seed, tuple):
             host, port = seed
             seed = f"{host}:{port}"
-        if ":" not in seed:
+        if not isinstance(seed, str):
+            raise exc.DataError(f"a seed must be a 'host:port' string or a (host, port) tuple, not {seed!r}")
+        host, _, port = seed.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
             raise exc.DataError(f"a seed must be host:port (the gRPC port of a data node), not {seed!r}")
         out.append(seed)
     if not out:
@@ -235,35 +352,42 @@ class AsyncClient(Commands):
 
     def __init__(self, seeds: str | Iterable[str | tuple[str, int]], *, timeout: float = DEFAULT_TIMEOUT_S,
                  decode_responses: bool = False, read_from: str = "primary", zone: str | None = None,
-                 db: int = 0, tls: bool = False, root_certificates: bytes | None = None,
-                 private_key: bytes | None = None, certificate_chain: bytes | None = None,
-                 client_id: str | None = None):
+                 db: int = 0, tls: bool = False, root_certificates: bytes | str | None = None,
+                 private_key: bytes | str | None = None, certificate_chain: bytes | str | None = None,
+                 tls_server_name: str | None = None, client_id: str | None = None):
         if read_from not in ("primary", "replica"):
             raise exc.DataError(f"read_from must be 'primary' or 'replica', not {read_from!r}")
-        if timeout is None or timeout <= 0:
-            raise exc.DataError("timeout must be a positive number of seconds")
+        if isinstance(db, bool) or not isinstance(db, int) or not 0 <= db <= 15:
+            raise exc.DataError(f"db must be an int from 0 to 15, not {db!r}")
+        if zone is not None and not isinstance(zone, str):
+            raise exc.DataError(f"zone must be a zone name (str), not {zone!r}")
         self.seeds = parse_seeds(seeds)
-        self.timeout = float(timeout)
+        self.timeout = check_timeout(timeout)
         self.decode_responses = decode_responses
         self.read_from = read_from
         self.zone = zone
         self.db = db
         self.client_id = client_id or uuid.uuid4().hex
-        self._credentials = (grpc.ssl_channel_credentials(root_certificates, private_key, certificate_chain)
-                             if tls or root_certificates is not None else None)
+        self._credentials = _tls_credentials(tls, root_certificates, private_key, certificate_chain)
+        if tls_server_name is not None and self._credentials is None:
+            raise exc.DataError("tls_server_name is a TLS option: pass tls=True or root_certificates= too")
+        self._channel_options = GRPC_OPTIONS + ([("grpc.ssl_target_name_override", tls_server_name)]
+                                                if tls_server_name else [])
         self._connections: dict[str, _Connection] = {}
         self._topology: _Topology | None = None
         self._refreshing: asyncio.Future | None = None
+        self._sweeper: asyncio.Task | None = None          # _expire_calls, while stream calls wait
         self._refreshed_at = 0.0
+        self._last_refresh_error = ""
         self._down_until: dict[str, float] = {}
         self._next_seq = 1
-        self._outstanding: set[int] = set()
+        self._outstanding: dict[int, None] = {}      # seqs in flight, oldest first (insertion order)
         self._window_open: asyncio.Event | None = None
         self._last_write_index: dict[str, int] = {}   # shard -> index of this client's last write there
         self._replica_reads = read_from == "replica"
         self._transactions_supported: bool | None = None
         self._rng = random.Random()
-        self.stats = {"retries": 0, "refreshes": 0, "replica_reads": 0}
+        self.stats = {"retries": 0, "refreshes": 0, "replica_reads": 0, "moved": 0}
 
     # -- lifecycle -------------------------------------------------------------------------------------------------
     async def __aenter__(self) -> "AsyncClient":
@@ -273,25 +397,34 @@ class AsyncClient(Commands):
         await self.close()
 
     async def close(self) -> None:
+        for task in (self._refreshing, self._sweeper):
+            if task is not None:
+                task.cancel()
+        self._refreshing = None
         connections, self._connections = self._connections, {}
         for connection in connections.values():
             await connection.close()
 
     async def connect(self, timeout: float | None = None) -> "AsyncClient":
         """Fetch the topology now (otherwise the first command does)."""
-        await self._refresh(time.monotonic() + (timeout or self.timeout), force=True)
+        await self._refresh(self._deadline(timeout), force=True)
         return self
 
     async def ping(self, timeout: float | None = None) -> bool:
         """True once the cluster answers a Topology call. (PING itself is a RESP connection command that the gRPC
         API does not serve.)"""
-        await self._refresh(time.monotonic() + (timeout or self.timeout), force=True)
+        await self._refresh(self._deadline(timeout), force=True)
         return True
+
+    def _deadline(self, timeout: float | None) -> float:
+        """The time.monotonic() deadline of a call with this timeout (None: the client's)."""
+        return time.monotonic() + (self.timeout if timeout is None else check_timeout(timeout))
 
     def _connection(self, address: str) -> _Connection:
         connection = self._connections.get(address)
         if connection is None:
-            connection = self._connections[address] = _Connection(address, self._credentials)
+            connection = self._connections[address] = _Connection(address, self._credentials,
+                                                                  self._channel_options)
         return connection
 
     # -- topology --------------------------------------------------------------------------------------------------
@@ -316,36 +449,48 @@ class AsyncClient(Commands):
         try:
             await asyncio.wait_for(asyncio.shield(refreshing), max(0.0, deadline - time.monotonic()))
         except TimeoutError:
+            detail = f": {self._last_refresh_error}" if self._last_refresh_error else ""
             if self._topology is None:            # never reached any node: a bad seed list, or all down
-                raise exc.ConnectionError(f"could not reach any of the seeds {self.seeds} in time") from None
-            raise exc.TimeoutError("timed out fetching the topology") from None
+                raise exc.ConnectionError(f"could not reach any of the seeds {self.seeds} in time{detail}") from None
+            raise exc.TimeoutError(f"timed out fetching the topology{detail}") from None
         finally:
             if refreshing.done() and self._refreshing is refreshing:
                 self._refreshing = None
 
     async def _fetch_topology(self, deadline: float) -> None:
         self.stats["refreshes"] += 1
-        last_error = "no answer"
         backoff = BACKOFF_MIN_S
+        mismatched_rounds = 0
         while True:
             addresses = list(dict.fromkeys([*(self._topology.addresses() if self._topology else []), *self.seeds]))
             probe_s = max(0.05, min(TOPOLOGY_PROBE_TIMEOUT_S, deadline - time.monotonic()))
             answers = await asyncio.gather(*[self._ask_topology(a, probe_s) for a in addresses],
                                            return_exceptions=True)
             best: dict[str, _Shard] = {}
+            failures = []
             for answer in answers:
-                if isinstance(answer, BaseException):
-                    last_error = str(answer)
+                if isinstance(answer, exc.ConnectionError):
+                    failures.append(answer)
                     continue
+                if isinstance(answer, BaseException):
+                    raise answer
                 for shard in answer:
                     if shard.name not in best or shard.epoch > best[shard.name].epoch:
                         best[shard.name] = shard
             if best:
                 self._topology = _Topology(list(best.values()))
                 self._refreshed_at = time.monotonic()
+                self._last_refresh_error = ""
                 return
-            if time.monotonic() + backoff >= deadline:
-                raise exc.ConnectionError(f"could not fetch the topology from any of {addresses}: {last_error}")
+            hints = dict.fromkeys(f.hint for f in failures if isinstance(f, _TlsMismatch))
+            self._last_refresh_error = "; ".join(map(str, failures)) + "".join(hints) or "no node answered"
+            # A TLS mismatch does not heal by itself: a client that never reached the cluster stops at once
+            # (after a second round, so one handshake torn by a restarting node is not mistaken for it).
+            mismatched_rounds = mismatched_rounds + 1 if failures and all(
+                isinstance(f, _TlsMismatch) for f in failures) and self._topology is None else 0
+            if mismatched_rounds >= 2 or time.monotonic() + backoff >= deadline:
+                raise exc.ConnectionError(f"could not fetch the topology from any of {addresses}: "
+                                          f"{self._last_refresh_error}")
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, BACKOFF_MAX_S)
 
@@ -353,14 +498,40 @@ class AsyncClient(Commands):
         try:
             answer = await self._connection(address).stub.Topology(pb.TopologyRequest(), timeout=timeout_s)
         except grpc.aio.AioRpcError as e:
-            raise exc.ConnectionError(f"{address}: {e.code().name} {e.details()}") from None
+            details = e.details() or ""
+            hint = self._tls_hint(details)
+            if hint:
+                raise _TlsMismatch(f"{address}: {e.code().name} {details}", hint) from None
+            raise exc.ConnectionError(f"{address}: {e.code().name} {details}") from None
+        # a node without a gRPC port (grpc_port 0) cannot be used by this client
         return [_Shard(s.name, [(r.start, r.end) for r in s.slots],
-                       [_Node(n.name, n.zone, f"{n.host}:{n.grpc_port}", n.role) for n in s.nodes], s.epoch)
+                       [_Node(n.name, n.zone, f"{n.host}:{n.grpc_port}", n.role) for n in s.nodes if n.grpc_port],
+                       s.epoch)
                 for s in answer.shards]
+
+    def _tls_hint(self, details: str) -> str:
+        """What a failed connection says about the TLS settings ("" when it says nothing)."""
+        lowered = details.lower()
+        if any(word in lowered for word in ("handshake", "certificate", "ssl", "verification")):
+            return (" (the TLS handshake failed: root_certificates= must hold the CA that signed the nodes' "
+                    "certificates, and their certificates must name the host you connect to; tls_server_name= "
+                    "overrides the name checked)")
+        if "socket closed" in lowered:
+            if self._credentials is None:
+                return (" (the node closed the connection at once: is this its gRPC port, and does it serve TLS? "
+                        "then pass tls=True or root_certificates=)")
+            return (" (the node closed the connection during the TLS handshake: if it requires client "
+                    "certificates (mutual TLS), pass private_key= and certificate_chain=; if it serves plaintext, "
+                    "drop the TLS options)")
+        return ""
 
     # -- the command path ------------------------------------------------------------------------------------------
     def _command(self, args: list, parse: Parse | None = None, **options: Any):
         return self._execute(args, parse, **options)
+
+    def with_timeout(self, timeout: float) -> WithTimeout:
+        """The command methods with a per-call timeout: `await client.with_timeout(0.5).get("k")`."""
+        return WithTimeout(self, check_timeout(timeout))
 
     async def execute(self, *args: Any, timeout: float | None = None) -> Any:
         """Any command; its reply as the natural Python value (see memdb.client.values.from_value)."""
@@ -378,9 +549,7 @@ class AsyncClient(Commands):
         wire = encode_args(args)
         if not wire:
             raise exc.DataError("empty command")
-        timeout_s = self.timeout if timeout is None else timeout
-        if timeout_s <= 0:
-            raise exc.DataError("timeout must be a positive number of seconds")
+        timeout_s = self.timeout if timeout is None else check_timeout(timeout)
         if block_s is not None:
             try:
                 block_s = float(block_s)
@@ -396,9 +565,11 @@ class AsyncClient(Commands):
                                 "(transaction=True)")
         try:
             spec = lookup(wire)
-            is_write = Flag.WRITE in spec.flags
+            # EVAL/FCALL/SCRIPT LOAD (MAY_REPLICATE) go through the log like writes: primary, exactly-once
+            is_write = bool(spec.flags & _LOGGED_FLAGS)
             blocking = Flag.BLOCKING in spec.flags
-            known = True
+            known = spec.name not in _AT_MOST_ONCE
+            is_write = is_write or not known
             slots = {key_slot(wire[i]) for i in spec.key_positions(wire) if i < len(wire)}
         except CommandError:
             # unknown here (or a wrong arity): the server gives the error; sent once, to a primary, not retried
@@ -414,7 +585,7 @@ class AsyncClient(Commands):
                      slot=slots.pop() if slots else None, seq=seq, deadline=deadline, raise_on_error=raise_on_error)
 
     async def _acquire_seq(self, deadline: float) -> int:
-        while self._outstanding and self._next_seq - min(self._outstanding) >= WRITE_WINDOW:
+        while self._outstanding and self._next_seq - next(iter(self._outstanding)) >= WRITE_WINDOW:
             if self._window_open is None:
                 self._window_open = asyncio.Event()
             try:
@@ -423,12 +594,12 @@ class AsyncClient(Commands):
                 raise exc.TimeoutError("timed out waiting for the write window (too many writes in flight)") from None
         seq = self._next_seq
         self._next_seq += 1
-        self._outstanding.add(seq)
+        self._outstanding[seq] = None
         return seq
 
     def _release_seq(self, seq: int) -> None:
         if seq:
-            self._outstanding.discard(seq)
+            self._outstanding.pop(seq, None)
             if self._window_open is not None:
                 self._window_open.set()
                 self._window_open = None
@@ -437,6 +608,11 @@ class AsyncClient(Commands):
         topology = self._topology
         if topology is None:
             return None, None
+        if call.redirect:
+            shard = next((s for s in topology.shards.values() for n in s.nodes if n.address == call.redirect), None)
+            node = next((n for n in shard.nodes if n.address == call.redirect), None) if shard else None
+            return shard, _Node(node.name if node else call.redirect, node.zone if node else "", call.redirect,
+                                "primary")
         if call.slot is None:
             shard = topology.shards[min(topology.shards)] if topology.shards else None
         else:
@@ -457,18 +633,21 @@ class AsyncClient(Commands):
         call.shard, call.node = shard, node
         if node is None:
             return None
-        request = pb.Request(args=call.args, db=self.db)
-        if call.seq:
-            request.client_id, request.client_seq = self.client_id, call.seq
+        min_index = 0
         if not call.is_write and node.role != "primary" and shard is not None:
-            request.min_index = self._last_write_index.get(shard.name, 0)
+            min_index = self._last_write_index.get(shard.name, 0)
             self.stats["replica_reads"] += 1
-        connection = self._connection(node.address)
+        connection = self._connections.get(node.address) or self._connection(node.address)
         if call.blocking:
+            request = pb.Request(args=call.args, db=self.db, min_index=min_index)
+            if call.seq:
+                request.client_id, request.client_seq = self.client_id, call.seq
             remaining = call.deadline - time.monotonic()
             return asyncio.ensure_future(connection.stub.Execute(
                 request, timeout=None if remaining == float("inf") else max(0.001, remaining)))
-        return connection.mux().send(request)
+        if self._sweeper is None:
+            self._sweeper = asyncio.get_running_loop().create_task(self._expire_calls())
+        return connection.mux().send(call.args, self.db, self.client_id, call.seq, min_index, call.deadline)
 
     async def _finish(self, call: _Call, future: asyncio.Future | None) -> Any:
         """Await the reply; on a retryable failure refresh the topology and send again (same client_seq) until
@@ -490,12 +669,8 @@ class AsyncClient(Commands):
                         backoff = min(backoff * 2, BACKOFF_MAX_S)
                         continue
                 try:
-                    remaining = call.deadline - time.monotonic()
-                    if remaining == float("inf"):
-                        response = await future
-                    else:
-                        response = await asyncio.wait_for(future, max(0.0, remaining))
-                except TimeoutError:
+                    response = await self._reply(call, future)
+                except _Expired:
                     raise self._timeout(call, last_error) from None
                 except (_TransportError, grpc.aio.AioRpcError) as e:
                     code = e.code if isinstance(e, _TransportError) else e.code()
@@ -505,6 +680,7 @@ class AsyncClient(Commands):
                         raise exc.ConnectionError(f"{call.node.address}: {e}") from None
                     last_error = exc.ConnectionError(f"{call.node.address}: {e}")
                     self._down_until[call.node.address] = time.monotonic() + NODE_DOWN_S
+                    call.redirect = ""
                     future = None
                     self.stats["retries"] += 1
                     if not await self._backoff(call, backoff / 2):
@@ -512,33 +688,72 @@ class AsyncClient(Commands):
                     backoff = min(backoff * 2, BACKOFF_MAX_S)
                     continue
                 reply = response.reply
-                if reply.WhichOneof("kind") == "error" and reply.error.startswith(RETRYABLE_REPLIES) \
-                        and call.retry_safe:
-                    last_error = exc.error_from_reply(reply.error)
-                    if reply.error.startswith("MOVED") and call.node is not None and call.node.role != "primary":
-                        # a replica that refuses reads on gRPC (cluster mode without READONLY): use the primary
-                        call.force_primary = True
-                        self._replica_reads = False
-                        log.warning("replica %s redirects gRPC reads (%s); reading from primaries", call.node.name,
-                                    reply.error)
-                    future = None
-                    self.stats["retries"] += 1
-                    if not await self._backoff(call, backoff):
-                        raise last_error
-                    backoff = min(backoff * 2, BACKOFF_MAX_S)
-                    continue
+                if reply.WhichOneof("kind") == "error":
+                    if reply.error.startswith(RETRYABLE_REPLIES) and call.retry_safe:
+                        last_error = exc.error_from_reply(reply.error)
+                        self.stats["retries"] += 1
+                        if reply.error.startswith("MOVED"):
+                            future = await self._follow_moved(call, reply.error)
+                            if future is not None:
+                                continue
+                        else:
+                            call.redirect = ""
+                        future = None
+                        if not await self._backoff(call, backoff):
+                            raise last_error
+                        backoff = min(backoff * 2, BACKOFF_MAX_S)
+                        continue
+                    if "too old to deduplicate" in reply.error:
+                        raise exc.RetryWindowError(reply.error)
                 if call.is_write and call.shard is not None:
                     name = call.shard.name
                     if response.index > self._last_write_index.get(name, 0):
                         self._last_write_index[name] = response.index
-                if reply.WhichOneof("kind") == "error" and "too old to deduplicate" in reply.error:
-                    raise exc.RetryWindowError(reply.error)
                 value = from_value(reply, self.decode_responses, raise_errors=call.raise_on_error)
-                if call.parse is None or value is None or isinstance(value, exc.ResponseError):
-                    return value
-                return call.parse(value)
+                return parse_reply(call.parse, value)
         finally:
             self._release_seq(call.seq)
+
+    async def _reply(self, call: _Call, future: asyncio.Future) -> pb.Response:
+        """The call's Response, or _Expired at its deadline: a stream call's future is failed by _expire_calls,
+        a blocking call's unary Execute carries the deadline itself (DEADLINE_EXCEEDED)."""
+        if call.deadline <= time.monotonic():
+            raise _Expired
+        return await future
+
+    async def _expire_calls(self) -> None:
+        """Every DEADLINE_TICK_S while stream calls wait, fail those past their deadline. One timer for all calls:
+        a timer per call (call_later, or asyncio.wait_for) cost ~10% of the client's CPU."""
+        try:
+            while True:
+                await asyncio.sleep(DEADLINE_TICK_S)
+                now = time.monotonic()
+                waiting = False
+                for connection in list(self._connections.values()):
+                    if connection.mux_waiting(now):
+                        waiting = True
+                if not waiting:
+                    return
+        finally:
+            self._sweeper = None
+
+    async def _follow_moved(self, call: _Call, error: str) -> asyncio.Future | None:
+        """MOVED slot host:port (the gRPC API names the owner's gRPC address): the topology is stale. Refresh it;
+        if it still does not send the slot where MOVED says, send this call there anyway (as Redis Cluster
+        clients trust MOVED). Resent at once the first time; None (back off, then resend) after that."""
+        self.stats["moved"] += 1
+        call.moved += 1
+        parts = error.split(" ")
+        target = parts[2] if len(parts) == 3 and ":" in parts[2] else ""
+        try:
+            await self._refresh(call.deadline)
+        except exc.MemdbError:
+            pass                                        # the redirect alone may do
+        call.redirect = ""
+        _, node = self._pick_node(call)
+        if target and (node is None or node.address != target):
+            call.redirect = target
+        return self._submit(call) if call.moved == 1 else None
 
     async def _backoff(self, call: _Call, delay_s: float) -> bool:
         """Sleep a little (with jitter) before a retry; False if the deadline does not leave room for one."""
@@ -559,7 +774,7 @@ class AsyncClient(Commands):
     # -- whole-keyspace commands -----------------------------------------------------------------------------------
     async def _primaries(self, timeout: float | None) -> list[tuple[_Shard, int]]:
         if self._topology is None:
-            await self._refresh(time.monotonic() + (timeout or self.timeout), force=True)
+            await self._refresh(self._deadline(timeout), force=True)
         # one representative slot per shard routes a keyless command to that shard's primary
         return [(s, s.ranges[0][0]) for s in self._topology.shards.values() if s.ranges]
 
@@ -570,6 +785,11 @@ class AsyncClient(Commands):
             call.slot, call.force_primary = slot, True
             results.append(await self._finish(call, self._submit(call)))
         return results
+
+    async def script_load(self, script: str | bytes, timeout: float | None = None) -> Any:
+        """SCRIPT LOAD on every shard (a script's keys may live on any), so EVALSHA works wherever it is routed;
+        the script's SHA1."""
+        return (await self._on_every_shard(["SCRIPT", "LOAD", script], timeout))[0]
 
     async def keys(self, pattern: str | bytes = "*", timeout: float | None = None) -> list:
         return [k for part in await self._on_every_shard(["KEYS", pattern], timeout) for k in part]
@@ -742,7 +962,7 @@ class AsyncPipeline(Commands):
         queue, self._queue = self._queue, []
         client = self.client
         if client._topology is None:      # routed in order below, so the topology must be known first
-            await client._refresh(time.monotonic() + (timeout or client.timeout))
+            await client._refresh(client._deadline(timeout))
         outcomes: list[Any] = [None] * len(queue)
 
         async def finish(i: int, call: _Call, future) -> None:
@@ -768,7 +988,7 @@ class AsyncPipeline(Commands):
 
     # -- transactions ----------------------------------------------------------------------------------------------
     async def _open_session(self, slot: int | None, timeout: float | None) -> _Session:
-        deadline = time.monotonic() + (timeout or self.client.timeout)
+        deadline = self.client._deadline(timeout)
         await self.client._check_transactions(deadline)
         if self._session is None:
             self._session = _Session(self.client, slot)
@@ -784,7 +1004,7 @@ class AsyncPipeline(Commands):
             raise exc.CrossSlotError("CROSSSLOT watched keys hash to different slots")
         self._watched_slot = slots.pop()
         session = await self._open_session(self._watched_slot, timeout)
-        reply = await session.roundtrip(["WATCH", *names], time.monotonic() + (timeout or self.client.timeout))
+        reply = await session.roundtrip(["WATCH", *names], self.client._deadline(timeout))
         from_value(reply, self.client.decode_responses)
         self._immediate = True
 
@@ -794,9 +1014,9 @@ class AsyncPipeline(Commands):
 
     async def _immediate_command(self, args: list, parse: Parse | None, timeout: float | None) -> Any:
         session = await self._open_session(self._watched_slot, timeout)
-        reply = await session.roundtrip(args, time.monotonic() + (timeout or self.client.timeout))
+        reply = await session.roundtrip(args, self.client._deadline(timeout))
         value = from_value(reply, self.client.decode_responses)
-        return parse(value) if parse is not None and value is not None else value
+        return parse_reply(parse, value)
 
     async def _execute_transaction(self, raise_on_error: bool, timeout: float | None) -> list:
         queue, self._queue = self._queue, []
@@ -812,7 +1032,7 @@ class AsyncPipeline(Commands):
             slots.add(self._watched_slot)
         if len(slots) > 1:
             raise exc.CrossSlotError("CROSSSLOT the keys of a transaction must all hash to one slot")
-        deadline = time.monotonic() + (timeout or self.client.timeout)
+        deadline = self.client._deadline(timeout)
         session = await self._open_session(slots.pop() if slots else None, timeout)
         multi = await session.roundtrip(["MULTI"], deadline)
         from_value(multi, False)
@@ -834,5 +1054,5 @@ class AsyncPipeline(Commands):
                     raise value
                 results.append(value)
             else:
-                results.append(parse(value) if parse is not None and value is not None else value)
+                results.append(parse_reply(parse, value))
         return results

@@ -12,8 +12,8 @@ try:
 except ImportError:                  # optional: the stdlib loop works, only slower
     uvloop = None
 
-from memdb.client.aio import DEFAULT_TIMEOUT_S, AsyncClient, AsyncPipeline
-from memdb.client.commands import Commands, Parse
+from memdb.client.aio import DEFAULT_TIMEOUT_S, AsyncClient, AsyncPipeline, check_timeout
+from memdb.client.commands import Commands, Parse, WithTimeout
 from memdb.client.exceptions import WatchError
 
 
@@ -93,6 +93,13 @@ class Client(Commands):
         return self._loop.run(self._async.execute(*args, timeout=timeout))
 
     execute_command = execute
+
+    def with_timeout(self, timeout: float) -> WithTimeout:
+        """The command methods with a per-call timeout: `client.with_timeout(0.5).get("k")`."""
+        return WithTimeout(self, check_timeout(timeout))
+
+    def script_load(self, script: str | bytes, timeout: float | None = None) -> Any:
+        return self._loop.run(self._async.script_load(script, timeout))
 
     def ping(self, timeout: float | None = None) -> bool:
         return self._loop.run(self._async.ping(timeout))

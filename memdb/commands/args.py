@@ -124,6 +124,12 @@ def _fraction_to_double(value: Fraction) -> float:
 
 def parse_float(arg: bytes, message: str = messages.NOT_FLOAT) -> float:
     """getDoubleFromObject: a finite or infinite double, never NaN."""
+    if _DEC_RE.match(arg):
+        # Python's float() of a decimal string is correctly rounded, as strtod is: exact unless it overflows or
+        # underflows to zero, which strtod reports as ERANGE (the slow exact path below decides those).
+        value = float(arg)
+        if value != 0 and not math.isinf(value):
+            return value
     exact = _strtod_exact(arg)
     if exact is None:
         raise CommandError(message)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from memdb import notify
 from memdb.commands import messages
 from memdb.commands.args import PROTO_MAX_BULK_LEN, is_int, parse_int
 from memdb.commands.declare import command
@@ -92,6 +93,8 @@ def setbit(ctx: Context, args: list[bytes]) -> Any:
     else:
         data[byte] &= ~mask & 0xFF
     _store(ctx, key, data)
+    if old != on:       # Redis 7.0 signals (and notifies) only a bit that changed
+        ctx.notify(notify.STRING, "setbit", key)
     return old
 
 
@@ -215,7 +218,8 @@ def bitop(ctx: Context, args: list[bytes]) -> Any:
     max_len = max(len(s) for s in sources)
     target = args[2]
     if not max_len:
-        ctx.db.delete(target)
+        if ctx.db.delete(target):
+            ctx.notify(notify.GENERIC, "del", target)
         return 0
     numbers = [int.from_bytes(s.ljust(max_len, b"\0"), "big") for s in sources]
     if op == b"NOT":
@@ -230,6 +234,7 @@ def bitop(ctx: Context, args: list[bytes]) -> Any:
             else:
                 result ^= number
     ctx.db.set(target, RawStr(result.to_bytes(max_len, "big")))
+    ctx.notify(notify.STRING, "set", target)
     return max_len
 
 
@@ -349,6 +354,7 @@ def _bitfield(ctx: Context, args: list[bytes], readonly_command: bool) -> Any:
         data = bytearray(_lookup_for_write(ctx, key, highest_write_bit))
 
     reply: list[Any] = []
+    changes = 0
     for op, signed, bits, offset, argument, op_policy in ops:
         old = _get_field(data, offset, bits, signed)
         if op == "get":
@@ -366,9 +372,12 @@ def _bitfield(ctx: Context, args: list[bytes], readonly_command: bool) -> Any:
             continue
         assert isinstance(data, bytearray)
         _set_field(data, offset, bits, new)
+        changes += 1
         reply.append(result)
     if not readonly:
         _store(ctx, key, data)
+    if changes:
+        ctx.notify(notify.STRING, "setbit", key)
     return reply
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from memdb.access import NO_TOUCH
 from memdb.commands import messages
 from memdb.commands.spec import CommandError, CommandSpec, Context
 from memdb.commands.table import COMMAND_TABLE, SUBCOMMANDS
@@ -42,4 +43,9 @@ def execute(ctx: Context, args: list[bytes]) -> Any:
     if spec.handler is None:
         # Connection/server commands (Flag.CONNECTION) are answered by memdb/server.py, never by a handler.
         raise CommandError(f"ERR '{spec.name}' command is handled by the connection layer")
-    return spec.handler(ctx, args)
+    access = ctx.keyspace.access
+    if access is None or spec.name in NO_TOUCH:
+        return spec.handler(ctx, args)
+    # OBJECT IDLETIME/FREQ's node-local access clock is running (memdb/access.py): count the named keys' access.
+    keys = [args[i] for i in spec.key_positions(args) if i < len(args)]
+    return access.around(ctx, keys, lambda: spec.handler(ctx, args))

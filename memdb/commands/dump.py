@@ -3,14 +3,13 @@ Redis and memdb in both directions.
 
 RESTORE's TTL is relative to the entry's now_ms (or absolute with ABSTTL); a deadline already reached stores
 nothing (and deletes the old key under REPLACE), as checkAlreadyExpired does on a primary. IDLETIME and FREQ are
-parsed and checked like Redis but not stored: memdb tracks neither access times nor LFU counters (they would
-differ between nodes), see OBJECT in keys.py.
+parsed and checked like Redis and set this node's access clock if one runs (node-local, memdb/access.py).
 """
 from __future__ import annotations
 
 from typing import Any
 
-from memdb import rdb
+from memdb import notify, rdb
 from memdb.commands import messages
 from memdb.commands.args import parse_int
 from memdb.commands.declare import command
@@ -68,15 +67,19 @@ def restore(ctx: Context, args: list[bytes]) -> Any:
     except rdb.BadPayload:
         raise CommandError(messages.RESTORE_BAD_DATA) from None
 
-    if replace:
-        ctx.db.delete(key)
+    deleted = replace and ctx.db.delete(key)
     if ttl and not absttl:
         ttl += ctx.now_ms
     if ttl and ttl <= ctx.now_ms:
+        if deleted:
+            ctx.notify(notify.GENERIC, "del", key)
         return OK
     ctx.db.set(key, value)
     if ttl:
         ctx.db.set_expiry(key, ttl)
+    if ctx.keyspace.access is not None:        # objectSetLRUOrLFU
+        ctx.keyspace.access.restored(ctx.db.index, key, freq, idle, ctx.now_ms)
+    ctx.notify(notify.GENERIC, "restore", key)
     return OK
 
 

@@ -18,6 +18,7 @@ import math
 from fractions import Fraction
 from typing import Any
 
+from memdb import notify
 from memdb.commands import messages, zsets
 from memdb.commands._typeutil import lookup
 from memdb.commands.args import LongDouble, format_long_double, parse_float, parse_int
@@ -511,7 +512,8 @@ def _georadius_generic(ctx: Context, args: list[bytes], src_index: int, flags: i
 
     if value is None:
         if store_key is not None:
-            ctx.db.delete(store_key)
+            if ctx.db.delete(store_key):
+                ctx.notify(notify.GENERIC, "del", store_key)
             return 0
         return []
     if count and sort is None and not any_:
@@ -545,7 +547,8 @@ def _georadius_generic(ctx: Context, args: list[bytes], src_index: int, flags: i
         return reply
 
     if not found:
-        ctx.db.delete(store_key)
+        if ctx.db.delete(store_key):
+            ctx.notify(notify.GENERIC, "del", store_key)
         return 0
     result = ZSetValue(size_hint=1 << 30)   # createZsetObject: a skiplist, converted below if it fits
     max_len = 0
@@ -554,6 +557,7 @@ def _georadius_generic(ctx: Context, args: list[bytes], src_index: int, flags: i
         max_len = max(max_len, len(member))
     result.convert_if_needed(max_len)
     ctx.db.set(store_key, result)
+    ctx.notify(notify.ZSET, "geosearchstore" if flags & _SEARCH else "georadiusstore", store_key)
     return len(found)
 
 

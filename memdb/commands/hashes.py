@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from memdb import keyspace
+from memdb import keyspace, notify
 from memdb.commands import messages
 from memdb.commands.args import (
     INT64_MAX, INT64_MIN, LongDouble, format_long_double, parse_int, parse_int_range, parse_long_double)
@@ -88,6 +88,7 @@ def hset(ctx: Context, args: list[bytes]) -> Any:
     value = _lookup_or_create(ctx, key)
     _try_conversion(value, args[2:])
     created = sum(_hash_set(ctx, key, value, args[i], bytes(args[i + 1])) for i in range(2, len(args), 2))
+    ctx.notify(notify.HASH, "hset", key)
     return created
 
 
@@ -105,6 +106,7 @@ def hsetnx(ctx: Context, args: list[bytes]) -> Any:
         return 0
     _try_conversion(value, args[2:4])
     _hash_set(ctx, key, value, field, bytes(args[3]))
+    ctx.notify(notify.HASH, "hset", key)
     return 1
 
 
@@ -122,7 +124,10 @@ def hdel(ctx: Context, args: list[bytes]) -> Any:
                 break
     if deleted:
         ctx.db.signal_modified(key)
-        _dropped_if_empty(ctx, key, value)
+        ctx.notify(notify.HASH, "hdel", key)
+        if not value:
+            ctx.db.delete(key)
+            ctx.notify(notify.GENERIC, "del", key)
     return deleted
 
 
@@ -138,6 +143,7 @@ def hincrby(ctx: Context, args: list[bytes]) -> Any:
         raise CommandError(messages.OVERFLOW)
     number += increment
     _hash_set(ctx, key, value, field, b"%d" % number)
+    ctx.notify(notify.HASH, "hincrby", key)
     return number
 
 
@@ -161,6 +167,7 @@ def hincrbyfloat(ctx: Context, args: list[bytes]) -> Any:
         raise CommandError(messages.NAN_OR_INFINITY)
     text = format_long_double(total)
     _hash_set(ctx, key, value, field, text)
+    ctx.notify(notify.HASH, "hincrbyfloat", key)
     return text
 
 

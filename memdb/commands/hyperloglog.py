@@ -24,6 +24,7 @@ import functools
 import math
 from typing import Any
 
+from memdb import notify
 from memdb.commands import messages
 from memdb.commands.declare import command
 from memdb.commands.spec import OK, CommandError, Context
@@ -456,6 +457,7 @@ def pfadd(ctx: Context, args: list[bytes]) -> Any:
         _invalidate_cache(out)
     if created or updated:
         ctx.db.set(key, RawStr(out), keep_ttl=True)
+        ctx.notify(notify.STRING, "pfadd", key)
     return 1 if created or updated else 0
 
 
@@ -507,6 +509,7 @@ def pfmerge(ctx: Context, args: list[bytes]) -> Any:
         raise CommandError(messages.HLL_CORRUPTED) from None
     _invalidate_cache(out)
     ctx.db.set(target, RawStr(out), keep_ttl=True)
+    ctx.notify(notify.STRING, "pfadd", target)
     return OK
 
 

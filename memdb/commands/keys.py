@@ -11,6 +11,7 @@ import collections
 import copy
 from typing import Any
 
+from memdb import access, notify
 from memdb.commands import hashes, messages
 from memdb.commands.args import INT64_MAX, is_int, parse_int, parse_int32
 from memdb.commands.declare import command
@@ -70,6 +71,7 @@ def del_(ctx: Context, args: list[bytes]) -> Any:
     for key in args[1:]:
         if ctx.db.get(key, ctx.now_ms) is not None:
             ctx.db.delete(key)
+            ctx.notify(notify.GENERIC, "del", key)
             deleted += 1
     return deleted
 
@@ -103,6 +105,8 @@ def _rename(ctx: Context, args: list[bytes], nx: bool) -> Any:
     if deadline is not None:
         ctx.db.set_expiry(dst, deadline)
     ctx.db.delete(src)
+    ctx.notify(notify.GENERIC, "rename_from", src)
+    ctx.notify(notify.GENERIC, "rename_to", dst)
     return 1 if nx else OK
 
 
@@ -142,6 +146,7 @@ def copy_(ctx: Context, args: list[bytes]) -> Any:
     dst_db.set(new_key, duplicate(value))
     if deadline is not None:
         dst_db.set_expiry(new_key, deadline)
+    ctx.notify(notify.GENERIC, "copy_to", new_key, dst_db)
     return 1
 
 
@@ -161,6 +166,8 @@ def move(ctx: Context, args: list[bytes]) -> Any:
     if deadline is not None:
         dst_db.set_expiry(key, deadline)
     src_db.delete(key)
+    ctx.notify(notify.GENERIC, "move_from", key, src_db)
+    ctx.notify(notify.GENERIC, "move_to", key, dst_db)
     return 1
 
 
@@ -278,8 +285,10 @@ def _expire_generic(ctx: Context, args: list[bytes], base_ms: int, seconds: bool
         return 0
     if when <= ctx.now_ms:
         ctx.db.delete(key)
+        ctx.notify(notify.GENERIC, "del", key)
     else:
         ctx.db.set_expiry(key, when)
+        ctx.notify(notify.GENERIC, "expire", key)
     return 1
 
 
@@ -331,6 +340,7 @@ def persist(ctx: Context, args: list[bytes]) -> Any:
     if ctx.db.get(key, ctx.now_ms) is None or ctx.db.ttl_ms(key) is None:
         return 0
     ctx.db.set_expiry(key, None)
+    ctx.notify(notify.GENERIC, "persist", key)
     return 1
 
 
@@ -362,14 +372,22 @@ def object_encoding_command(ctx: Context, args: list[bytes]) -> Any:
 def object_freq(ctx: Context, args: list[bytes]) -> Any:
     if _lookup(ctx, args[2]) is None:
         return None
-    # memdb runs with maxmemory-policy noeviction: no LFU counters, like a default Redis
-    raise CommandError(messages.OBJECT_FREQ_NO_LFU)
+    clock = ctx.keyspace.access          # node-local (memdb/access.py)
+    if clock is None or not clock.lfu:
+        raise CommandError(messages.OBJECT_FREQ_NO_LFU)
+    return clock.frequency(ctx.db.index, args[2], ctx.now_ms)
 
 
 def object_idletime(ctx: Context, args: list[bytes]) -> Any:
     if _lookup(ctx, args[2]) is None:
         return None
-    return 0   # access times are not tracked (they would differ between nodes); known divergence
+    clock = ctx.keyspace.access          # node-local (memdb/access.py)
+    if clock is None:
+        # Not tracking (no LRU/LFU maxmemory-policy): the first question starts the LRU clock on this node.
+        clock = ctx.keyspace.access = access.AccessClock(lfu=False, now_ms=ctx.now_ms)
+    if clock.lfu:
+        raise CommandError(messages.OBJECT_IDLETIME_LFU)
+    return clock.idle_seconds(ctx.db.index, args[2], ctx.now_ms)
 
 
 def object_refcount(ctx: Context, args: list[bytes]) -> Any:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+from memdb import notify
 from memdb.commands import messages
 from memdb.commands._typeutil import LONG_MAX, LONG_MIN, lookup, numkeys_finder, parse_long, parse_positive, parse_range
 from memdb.commands.args import parse_timeout_ms
@@ -23,6 +24,8 @@ from memdb.commands.spec import NULL_ARRAY, OK, Blocked, CommandError, Context
 from memdb.keyspace import ListValue
 
 LEFT, RIGHT = b"LEFT", b"RIGHT"
+_POP_EVENTS = {LEFT: "lpop", RIGHT: "rpop"}
+_PUSH_EVENTS = {LEFT: "lpush", RIGHT: "rpush"}
 
 
 def encoding(value: ListValue) -> str:
@@ -49,15 +52,17 @@ def _pop(value: ListValue, where: bytes) -> bytes:
 
 def _pop_many(ctx: Context, key: bytes, value: ListValue, where: bytes, count: int) -> list[bytes]:
     popped = [_pop(value, where) for _ in range(min(count, len(value)))]
-    _signal_or_delete(ctx, key, value)
+    _signal_or_delete(ctx, key, value, _POP_EVENTS[where])
     return popped
 
 
-def _signal_or_delete(ctx: Context, key: bytes, value: ListValue) -> None:
+def _signal_or_delete(ctx: Context, key: bytes, value: ListValue, event: str) -> None:
+    ctx.notify(notify.LIST, event, key)
     if value:
         ctx.db.signal_modified(key)
     else:
         ctx.db.delete(key)
+        ctx.notify(notify.GENERIC, "del", key)
 
 
 def _push(ctx: Context, key: bytes, value: ListValue | None, where: bytes, elements: list[bytes]) -> ListValue:
@@ -70,6 +75,7 @@ def _push(ctx: Context, key: bytes, value: ListValue | None, where: bytes, eleme
     else:
         value.extend(elements)
     ctx.db.signal_modified(key)
+    ctx.notify(notify.LIST, _PUSH_EVENTS[where], key)
     return value
 
 
@@ -125,7 +131,7 @@ def _pop_command(ctx: Context, args: list[bytes], where: bytes) -> Any:
         return NULL_ARRAY if has_count else None
     if not has_count:
         popped = _pop(value, where)
-        _signal_or_delete(ctx, key, value)
+        _signal_or_delete(ctx, key, value, _POP_EVENTS[where])
         return popped
     if count == 0:
         return []
@@ -232,6 +238,7 @@ def lset(ctx: Context, args: list[bytes]) -> Any:
         raise CommandError(messages.INDEX_OUT_OF_RANGE)
     value[index] = args[3]
     ctx.db.signal_modified(key)
+    ctx.notify(notify.LIST, "lset", key)
     return OK
 
 
@@ -249,6 +256,7 @@ def linsert(ctx: Context, args: list[bytes]) -> Any:
         return -1
     value.insert(index if where == b"BEFORE" else index + 1, args[4])
     ctx.db.signal_modified(key)
+    ctx.notify(notify.LIST, "linsert", key)
     return len(value)
 
 
@@ -273,7 +281,7 @@ def lrem(ctx: Context, args: list[bytes]) -> Any:
             kept.reverse()
         value.clear()
         value.extend(kept)
-        _signal_or_delete(ctx, key, value)
+        _signal_or_delete(ctx, key, value, "lrem")
     return removed
 
 
@@ -292,7 +300,7 @@ def ltrim(ctx: Context, args: list[bytes]) -> Any:
             value.pop()
         for _ in range(first):
             value.popleft()
-    _signal_or_delete(ctx, key, value)
+    _signal_or_delete(ctx, key, value, "ltrim")
     return OK
 
 
@@ -307,8 +315,10 @@ def _move(ctx: Context, source: bytes, destination: bytes, where_from: bytes, wh
     if source == destination:
         dst = src
     _push(ctx, destination, dst, where_to, [element])
+    ctx.notify(notify.LIST, _POP_EVENTS[where_from], source)    # after the push's event, as Redis does
     if not src:
         ctx.db.delete(source)
+        ctx.notify(notify.GENERIC, "del", source)
     elif source != destination:
         ctx.db.signal_modified(source)
     return element

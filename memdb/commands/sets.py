@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from memdb import keyspace
+from memdb import keyspace, notify
 from memdb.commands import messages
 from memdb.commands._typeutil import LONG_MAX, lookup, numkeys_finder, parse_positive, parse_range
 from memdb.commands.args import is_int
@@ -71,20 +71,23 @@ def _add(value: SetValue, member: bytes) -> bool:
     return True
 
 
-def _store(ctx: Context, key: bytes, value: SetValue) -> int:
+def _store(ctx: Context, key: bytes, value: SetValue, event: str) -> int:
     """Store a computed result at key (any previous value and TTL go); an empty result deletes key."""
     if value:
         ctx.db.set(key, value)
-    else:
-        ctx.db.delete(key)
+        ctx.notify(notify.SET, event, key)
+    elif ctx.db.delete(key):
+        ctx.notify(notify.GENERIC, "del", key)
     return len(value)
 
 
-def _dropped_if_empty(ctx: Context, key: bytes, value: SetValue) -> None:
+def _dropped_if_empty(ctx: Context, key: bytes, value: SetValue, event: str) -> None:
+    ctx.notify(notify.SET, event, key)
     if value:
         ctx.db.signal_modified(key)
     else:
         ctx.db.delete(key)
+        ctx.notify(notify.GENERIC, "del", key)
 
 
 def _random_indexes(ctx: Context, size: int, count: int) -> list[int]:
@@ -102,6 +105,7 @@ def sadd(ctx: Context, args: list[bytes]) -> Any:
     added = sum(_add(value, member) for member in args[2:])
     if added:
         ctx.db.signal_modified(key)
+        ctx.notify(notify.SET, "sadd", key)
     return added
 
 
@@ -118,7 +122,7 @@ def srem(ctx: Context, args: list[bytes]) -> Any:
             if not value:
                 break
     if removed:
-        _dropped_if_empty(ctx, key, value)
+        _dropped_if_empty(ctx, key, value, "srem")
     return removed
 
 
@@ -155,12 +159,13 @@ def smove(ctx: Context, args: list[bytes]) -> Any:
     if member not in src_value:
         return 0
     del src_value[member]
-    _dropped_if_empty(ctx, source, src_value)
+    _dropped_if_empty(ctx, source, src_value, "srem")
     if dst_value is None:
         dst_value = SetValue()
         ctx.db.set(destination, dst_value)
     if _add(dst_value, member):
         ctx.db.signal_modified(destination)
+        ctx.notify(notify.SET, "sadd", destination)
     return 1
 
 
@@ -175,16 +180,18 @@ def spop(ctx: Context, args: list[bytes]) -> Any:
             return None
         member = _member_at(value, ctx.rng.randrange(len(value)))
         del value[member]
-        _dropped_if_empty(ctx, key, value)
+        _dropped_if_empty(ctx, key, value, "spop")
         return member
     count = parse_positive(args[2])
     value = _lookup(ctx, key)
     if value is None or count == 0:
         return SetReply([])
     size = len(value)
+    ctx.notify(notify.SET, "spop", key)
     if count >= size:
         members = list(value)
         ctx.db.delete(key)
+        ctx.notify(notify.GENERIC, "del", key)
         return SetReply(members)
     indexes = set(_random_indexes(ctx, size, count))
     popped = [m for i, m in enumerate(value) if i in indexes]
@@ -269,15 +276,15 @@ def sdiff(ctx: Context, args: list[bytes]) -> Any:
 
 
 def sinterstore(ctx: Context, args: list[bytes]) -> Any:
-    return _store(ctx, args[1], _new_set(_inter(_sets(ctx, args[2:]))))
+    return _store(ctx, args[1], _new_set(_inter(_sets(ctx, args[2:]))), "sinterstore")
 
 
 def sunionstore(ctx: Context, args: list[bytes]) -> Any:
-    return _store(ctx, args[1], _new_set(_union(_sets(ctx, args[2:]))))
+    return _store(ctx, args[1], _new_set(_union(_sets(ctx, args[2:]))), "sunionstore")
 
 
 def sdiffstore(ctx: Context, args: list[bytes]) -> Any:
-    return _store(ctx, args[1], _new_set(_diff(_sets(ctx, args[2:]))))
+    return _store(ctx, args[1], _new_set(_diff(_sets(ctx, args[2:]))), "sdiffstore")
 
 
 def sintercard(ctx: Context, args: list[bytes]) -> Any:

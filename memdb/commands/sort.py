@@ -26,6 +26,7 @@ import functools
 from fractions import Fraction
 from typing import Any
 
+from memdb import notify
 from memdb.commands import messages
 from memdb.commands._typeutil import parse_long
 from memdb.commands.args import _strtod_exact as strtod_exact, parse_float
@@ -159,8 +160,9 @@ def _sort_generic(ctx: Context, args: list[bytes], readonly: bool) -> Any:
         stored = chosen
     if stored:
         ctx.db.set(store_key, ListValue(stored))
-    else:
-        ctx.db.delete(store_key)
+        ctx.notify(notify.LIST, "sortstore", store_key)
+    elif ctx.db.delete(store_key):
+        ctx.notify(notify.GENERIC, "del", store_key)
     return len(stored)
 
 

@@ -143,6 +143,22 @@ class NullArray:
 NULL_ARRAY = NullArray()
 
 
+class LazyRandom:
+    """A random.Random seeded from a log entry's seed on first use. Most commands never draw a number, and
+    seeding the Mersenne Twister costs several µs per applied entry on every node."""
+    __slots__ = ("seed_value", "real")
+
+    def __init__(self, seed: int):
+        self.seed_value = seed
+        self.real: random.Random | None = None
+
+    def __getattr__(self, name: str):     # only reached for random.Random's methods (random, choice, ...)
+        real = self.real
+        if real is None:
+            real = self.real = random.Random(self.seed_value)
+        return getattr(real, name)
+
+
 @dataclasses.dataclass(slots=True)
 class Context:
     """What a handler sees. For writes applied from the log, now_ms and rng come from the log entry, so every
@@ -160,6 +176,13 @@ class Context:
     rng: random.Random
     is_replica_read: bool = False
     resp: int = 2
+
+    def notify(self, event_class: int, event: str, key: bytes, db: "Database | None" = None) -> None:
+        """Report a keyspace event (Redis's notifyKeyspaceEvent), e.g. `ctx.notify(notify.LIST, "lpush", key)`;
+        `db` when it is not the selected one (MOVE, COPY ... DB). See memdb/notify.py."""
+        keyspace = self.keyspace
+        if keyspace.notify_classes & event_class:
+            keyspace.events.append(((db or self.db).index, event, key))
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

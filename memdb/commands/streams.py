@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from memdb import notify
 from memdb.commands import messages
 from memdb.commands.args import INT64_MAX, is_int, parse_int, parse_timeout_ms
 from memdb.commands.declare import command
@@ -256,7 +257,9 @@ def xadd(ctx: Context, args: list[bytes]) -> Any:
     if sum(len(item) for item in fields) > STREAM_LISTPACK_MAX_SIZE:
         raise CommandError(messages.STREAM_ELEMENTS_TOO_LARGE)
     stream.append(new_id, fields)
-    _trim(stream, parsed)
+    ctx.notify(notify.STREAM, "xadd", key)
+    if _trim(stream, parsed):
+        ctx.notify(notify.STREAM, "xtrim", key)
     ctx.db.signal_modified(key)
     return format_id(new_id)
 
@@ -309,6 +312,7 @@ def xdel(ctx: Context, args: list[bytes]) -> Any:
             deleted += 1
     if deleted:
         ctx.db.signal_modified(key)
+        ctx.notify(notify.STREAM, "xdel", key)
     return deleted
 
 
@@ -321,6 +325,7 @@ def xtrim(ctx: Context, args: list[bytes]) -> Any:
     deleted = _trim(stream, parsed)
     if deleted:
         ctx.db.signal_modified(key)
+        ctx.notify(notify.STREAM, "xtrim", key)
     return deleted
 
 
@@ -359,6 +364,7 @@ def xsetid(ctx: Context, args: list[bytes]) -> Any:
     if max_deleted != MIN_ID:
         stream.max_deleted_id = max_deleted
     ctx.db.signal_modified(key)
+    ctx.notify(notify.STREAM, "xsetid", key)
     return OK
 
 
@@ -507,6 +513,7 @@ def _xread(ctx: Context, args: list[bytes], xreadgroup: bool) -> Any:
             consumer = group.consumers.get(consumer_name)
             if consumer is None:
                 consumer = group.create_consumer(consumer_name, ctx.now_ms)
+                ctx.notify(notify.STREAM, "xgroup-createconsumer", key)
             else:
                 consumer.seen_time = ctx.now_ms
             if history:
@@ -644,24 +651,28 @@ def xgroup(ctx: Context, args: list[bytes]) -> Any:
             raise CommandError(messages.BUSYGROUP)
         stream.groups[group_name] = Group(last_id, entries_read)
         ctx.db.signal_modified(key)
+        ctx.notify(notify.STREAM, "xgroup-create", key)
         return OK
     if sub == b"setid" and argc in (5, 7):
         last_id = stream.last_id if args[4] == b"$" else parse_id(args[4])[0]
         group.last_id = last_id
         group.entries_read = entries_read
         ctx.db.signal_modified(key)
+        ctx.notify(notify.STREAM, "xgroup-setid", key)
         return OK
     if sub == b"destroy" and argc == 4:
         if group is None:
             return 0
         del stream.groups[group_name]
         ctx.db.signal_modified(key)     # wakes blocked XREADGROUPs, which then fail with NOGROUP
+        ctx.notify(notify.STREAM, "xgroup-destroy", key)
         return 1
     if sub == b"createconsumer" and argc == 5:
         if args[4] in group.consumers:
             return 0
         group.create_consumer(args[4], ctx.now_ms)
         ctx.db.signal_modified(key)
+        ctx.notify(notify.STREAM, "xgroup-createconsumer", key)
         return 1
     if sub == b"delconsumer" and argc == 5:
         consumer = group.consumers.get(args[4])
@@ -669,6 +680,7 @@ def xgroup(ctx: Context, args: list[bytes]) -> Any:
             return 0
         pending = group.delete_consumer(consumer)
         ctx.db.signal_modified(key)
+        ctx.notify(notify.STREAM, "xgroup-delconsumer", key)
         return pending
     raise CommandError(messages.subcommand_syntax(args[1], args[0]))
 
@@ -806,6 +818,7 @@ def xclaim(ctx: Context, args: list[bytes]) -> Any:
             consumer = group.consumers.get(args[3])
             if consumer is None:
                 consumer = group.create_consumer(args[3], now)
+                ctx.notify(notify.STREAM, "xgroup-createconsumer", args[1])
             else:
                 consumer.seen_time = now
         if nack.consumer is not consumer and nack.consumer is not None:
@@ -877,6 +890,7 @@ def xautoclaim(ctx: Context, args: list[bytes]) -> Any:
             consumer = group.consumers.get(args[3])
             if consumer is None:
                 consumer = group.create_consumer(args[3], now)
+                ctx.notify(notify.STREAM, "xgroup-createconsumer", args[1])
             else:
                 consumer.seen_time = now
         if nack.consumer is not consumer:

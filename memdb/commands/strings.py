@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from memdb import keyspace
+from memdb import keyspace, notify
 from memdb.commands import messages
 from memdb.commands.args import (
     INT64_MAX, INT64_MIN, PROTO_MAX_BULK_LEN, LongDouble, format_long_double, is_int, parse_int, parse_long_double)
@@ -120,8 +120,10 @@ def _set_generic(ctx: Context, flags: int, key: bytes, value: bytes, expire: byt
     if (flags & _SET_NX and found) or (flags & _SET_XX and not found):
         return old if flags & _SET_GET else abort_reply
     ctx.db.set(key, value, keep_ttl=bool(flags & _KEEPTTL))
+    ctx.notify(notify.STRING, "set", key)
     if deadline is not None:
         ctx.db.set_expiry(key, deadline)
+        ctx.notify(notify.GENERIC, "expire", key)
     return old if flags & _SET_GET else ok_reply
 
 
@@ -150,6 +152,7 @@ def getdel(ctx: Context, args: list[bytes]) -> Any:
     value = lookup_string(ctx, args[1])
     if value is not None:
         ctx.db.delete(args[1])
+        ctx.notify(notify.GENERIC, "del", args[1])
     return value
 
 
@@ -162,16 +165,20 @@ def getex(ctx: Context, args: list[bytes]) -> Any:
     deadline = _expire_deadline_ms(ctx, expire, flags, "getex") if expire is not None else None
     if flags & (_EXAT | _PXAT) and deadline is not None and deadline <= ctx.now_ms:
         ctx.db.delete(key)
+        ctx.notify(notify.GENERIC, "del", key)
     elif deadline is not None:
         ctx.db.set_expiry(key, deadline)
+        ctx.notify(notify.GENERIC, "expire", key)
     elif flags & _PERSIST and ctx.db.ttl_ms(key) is not None:
         ctx.db.set_expiry(key, None)
+        ctx.notify(notify.GENERIC, "persist", key)
     return value
 
 
 def getset(ctx: Context, args: list[bytes]) -> Any:
     old = lookup_string(ctx, args[1])
     ctx.db.set(args[1], bytes(args[2]))
+    ctx.notify(notify.STRING, "set", args[1])
     return old
 
 
@@ -189,6 +196,7 @@ def mset(ctx: Context, args: list[bytes]) -> Any:
     for i in range(1, len(args), 2):
         ctx.db.get(args[i], ctx.now_ms)   # lookupKeyWrite: an expired key is deleted first, on every node alike
         ctx.db.set(args[i], bytes(args[i + 1]))
+        ctx.notify(notify.STRING, "set", args[i])
     return OK
 
 
@@ -200,6 +208,7 @@ def msetnx(ctx: Context, args: list[bytes]) -> Any:
             return 0
     for i in range(1, len(args), 2):
         ctx.db.set(args[i], bytes(args[i + 1]))
+        ctx.notify(notify.STRING, "set", args[i])
     return 1
 
 
@@ -212,6 +221,7 @@ def _incr_by(ctx: Context, key: bytes, increment: int) -> int:
         raise CommandError(messages.OVERFLOW)
     value += increment
     ctx.db.set(key, b"%d" % value, keep_ttl=True)
+    ctx.notify(notify.STRING, "incrby", key)
     return value
 
 
@@ -244,6 +254,7 @@ def incrbyfloat(ctx: Context, args: list[bytes]) -> Any:
         raise CommandError(messages.NAN_OR_INFINITY)
     text = format_long_double(total)
     ctx.db.set(key, EmbStr(text), keep_ttl=True)
+    ctx.notify(notify.STRING, "incrbyfloat", key)
     return text
 
 
@@ -253,9 +264,11 @@ def append(ctx: Context, args: list[bytes]) -> Any:
     current = lookup_string(ctx, key)
     if current is None:
         ctx.db.set(key, suffix)
+        ctx.notify(notify.STRING, "append", key)
         return len(suffix)
     _check_length(len(current), len(suffix))
     ctx.db.set(key, RawStr(current + suffix), keep_ttl=True)
+    ctx.notify(notify.STRING, "append", key)
     return len(current) + len(suffix)
 
 
@@ -297,6 +310,7 @@ def setrange(ctx: Context, args: list[bytes]) -> Any:
     padded = current.ljust(offset, b"\0") if len(current) < offset else current
     updated = padded[:offset] + patch + padded[offset + len(patch):]
     ctx.db.set(key, RawStr(updated), keep_ttl=True)
+    ctx.notify(notify.STRING, "setrange", key)
     return len(updated)
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from typing import Any, Iterable
 
+from memdb import notify
 from memdb.commands import messages
 from memdb.commands._typeutil import (
     LONG_MAX, listpack_double_text, lookup, numkeys_finder, parse_long, parse_positive, parse_range, parse_score,
@@ -44,11 +45,13 @@ def _lookup(ctx: Context, key: bytes) -> ZSetValue | None:
     return lookup(ctx, key, ZSetValue)
 
 
-def _dropped_if_empty(ctx: Context, key: bytes, value: ZSetValue) -> None:
+def _dropped_if_empty(ctx: Context, key: bytes, value: ZSetValue, event: str) -> None:
+    ctx.notify(notify.ZSET, event, key)
     if value:
         ctx.db.signal_modified(key)
     else:
         ctx.db.delete(key)
+        ctx.notify(notify.GENERIC, "del", key)
 
 
 def _with_scores(ctx: Context, entries: Iterable[tuple[bytes, float]]) -> list[Any]:
@@ -65,11 +68,12 @@ def _members_reply(ctx: Context, entries: list[tuple[bytes, float]], withscores:
     return _with_scores(ctx, entries) if withscores else [member for member, _ in entries]
 
 
-def _store(ctx: Context, key: bytes, value: ZSetValue) -> int:
+def _store(ctx: Context, key: bytes, value: ZSetValue, event: str) -> int:
     if value:
         ctx.db.set(key, value)
-    else:
-        ctx.db.delete(key)
+        ctx.notify(notify.ZSET, event, key)
+    elif ctx.db.delete(key):
+        ctx.notify(notify.GENERIC, "del", key)
     return len(value)
 
 
@@ -315,6 +319,7 @@ def _zadd_generic(ctx: Context, args: list[bytes], incr: bool) -> Any:
             continue
     if added or updated:
         ctx.db.signal_modified(key)
+        ctx.notify(notify.ZSET, "zincr" if incr else "zadd", key)
     if incr:
         return Double(score) if processed else None
     return added + updated if ch else added
@@ -409,7 +414,7 @@ def zrem(ctx: Context, args: list[bytes]) -> Any:
             if not value:
                 break
     if removed:
-        _dropped_if_empty(ctx, key, value)
+        _dropped_if_empty(ctx, key, value, "zrem")
     return removed
 
 
@@ -423,7 +428,8 @@ def zremrangebyrank(ctx: Context, args: list[bytes]) -> Any:
     if bounds is None:
         return 0
     removed = value.remove_slice(bounds[0], bounds[1] + 1)
-    _dropped_if_empty(ctx, key, value)
+    if removed:
+        _dropped_if_empty(ctx, key, value, "zremrangebyrank")
     return removed
 
 
@@ -436,7 +442,7 @@ def zremrangebyscore(ctx: Context, args: list[bytes]) -> Any:
     first, end = value.score_bounds(*spec)
     removed = value.remove_slice(first, end) if end > first else 0
     if removed:
-        _dropped_if_empty(ctx, key, value)
+        _dropped_if_empty(ctx, key, value, "zremrangebyscore")
     return removed
 
 
@@ -454,7 +460,7 @@ def zremrangebylex(ctx: Context, args: list[bytes]) -> Any:
         end += 1
     removed = value.remove_slice(first, end)
     if removed:
-        _dropped_if_empty(ctx, key, value)
+        _dropped_if_empty(ctx, key, value, "zremrangebylex")
     return removed
 
 
@@ -505,7 +511,7 @@ def _zrange_generic(ctx: Context, args: list[bytes], key_index: int, store: byte
 
     value = _lookup(ctx, key)
     if value is None:
-        return [] if store is None else _store(ctx, store, ZSetValue())   # an empty result deletes the dst
+        return [] if store is None else _store(ctx, store, ZSetValue(), "zrangestore")   # empty: deletes the dst
 
     if rangetype == RANK:
         entries = _rank_range(value, start, end, reverse)
@@ -519,7 +525,7 @@ def _zrange_generic(ctx: Context, args: list[bytes], key_index: int, store: byte
         result = ZSetValue(size_hint=len(entries) if rangetype == RANK else 0)
         for member, score in entries:
             result.insert(member, score)
-        return _store(ctx, store, result)
+        return _store(ctx, store, result, "zrangestore")
     return _members_reply(ctx, entries, withscores)
 
 
@@ -553,6 +559,7 @@ def zrevrangebylex(ctx: Context, args: list[bytes]) -> Any:
 
 # -- ZUNION / ZINTER / ZDIFF ---------------------------------------------------------------------------------------
 UNION, INTER, DIFF = "union", "inter", "diff"
+_STORE_EVENTS = {UNION: "zunionstore", INTER: "zinterstore", DIFF: "zdiffstore"}
 
 
 def _source_items(source: Any) -> list[tuple[bytes, float]]:
@@ -667,7 +674,7 @@ def _zsetop(ctx: Context, args: list[bytes], numkeys_index: int, op: str, dest: 
     if dest is not None:
         if result:
             result.convert_if_needed(max(len(m) for m in results))
-        return _store(ctx, dest, result)
+        return _store(ctx, dest, result, _STORE_EVENTS[op])
     return _members_reply(ctx, list(result.items()), withscores)
 
 
@@ -728,7 +735,7 @@ def zrandmember(ctx: Context, args: list[bytes]) -> Any:
 # -- pops ----------------------------------------------------------------------------------------------------------
 def _pop(ctx: Context, key: bytes, value: ZSetValue, from_max: bool, count: int) -> list[tuple[bytes, float]]:
     popped = [value.pop_at(-1 if from_max else 0) for _ in range(min(count, len(value)))]
-    _dropped_if_empty(ctx, key, value)
+    _dropped_if_empty(ctx, key, value, "zpopmax" if from_max else "zpopmin")
     return popped
 
 

@@ -13,9 +13,9 @@ from memdb import localcluster as lc
 
 
 class RunningCluster:
-    def __init__(self, directory: str, shards: int = 1):
+    def __init__(self, directory: str, shards: int = 1, grpc_tls_dir: str = ""):
         base = self._free_base_port()
-        self.plan = lc.ClusterPlan.make(directory, base, shards)
+        self.plan = lc.ClusterPlan.make(directory, base, shards, grpc_tls_dir)
         self.plan.save()
         self.supervisor = lc.Supervisor(self.plan, detach=False)
 

@@ -1,14 +1,20 @@
 """memdb.client against real clusters: every data type, typed errors, pipelines, replica reads with
 read-your-writes, two shards, and exactly-once INCR/RPUSH loops across a kill -9 of the primary."""
 import asyncio
+import signal
 import threading
 import time
 
+import grpc
 import pytest
+import redis
 
-from memdb.client import (AsyncClient, Client, CrossSlotError, DataError, ResponseError,
+from memdb.client import (AsyncClient, Client, ConnectionError, CrossSlotError, DataError, ResponseError,
                           TimeoutError, WrongTypeError)
-from memdb.cluster import key_slot
+from memdb.client.aio import _Shard, _Topology
+from memdb.cluster import NUM_SLOTS, key_slot
+from memdb.generated import memdb_pb2 as pb
+from memdb.generated import memdb_pb2_grpc as pb_grpc
 from tests.integration.cluster import RunningCluster
 
 
@@ -173,6 +179,14 @@ def test_replica_reads_see_own_writes(shared):
             assert db.llen("rywl") == i + 1
         assert db.stats["replica_reads"] == 60
         assert any(zone == replica_zone and role == "replica" for _, zone, _, role in topology)
+        # zone-local first: with the other replica frozen, every read still answers at once
+        other = next(n.name for n in shared.data_nodes() if n.name != primary and n.zone != replica_zone)
+        shared.kill(other, signal.SIGSTOP)
+        try:
+            quick = db.with_timeout(2)
+            assert [quick.get("ryw") for _ in range(20)] == [b"29"] * 20
+        finally:
+            shared.kill(other, signal.SIGCONT)
 
 
 def test_transactions(db):
@@ -184,6 +198,139 @@ def test_transactions(db):
     db.set("{acct}a", 100)
     assert db.transaction(move, "{acct}a") == [True, 10]
     assert db.get("{acct}a") == b"90"
+
+
+def test_transaction_retries_when_a_watched_key_changes(shared, db):
+    """transaction(): WATCH, a concurrent writer changes the key before EXEC, EXEC fails, the function runs
+    again and the second EXEC applies."""
+    db.set("{w}balance", 100)
+    calls = []
+
+    def withdraw(pipe):
+        balance = int(pipe.get("{w}balance"))
+        calls.append(balance)
+        if len(calls) == 1:
+            with Client(seeds_of(shared)) as other:
+                other.incrby("{w}balance", 5)             # lands between WATCH and EXEC
+        pipe.multi()
+        pipe.set("{w}balance", balance - 30)
+        pipe.rpush("{w}log", balance)
+    assert db.transaction(withdraw, "{w}balance") == [True, 1]
+    assert calls == [100, 105] and db.get("{w}balance") == b"75" and db.lrange("{w}log", 0, -1) == [b"105"]
+    with pytest.raises(CrossSlotError):
+        db.transaction(withdraw, "{w}balance", "other-slot-key")
+
+
+def test_streams_geo_hyperloglog_bitmaps_and_more(db):
+    first = db.xadd("st", {"f": "1"})
+    second = db.xadd("st", {"f": "2", "g": "x"}, maxlen=100)
+    assert db.xlen("st") == 2 and first < second
+    assert db.xrange("st") == [(first, {b"f": b"1"}), (second, {b"f": b"2", b"g": b"x"})]
+    assert db.xrevrange("st", count=1) == [(second, {b"f": b"2", b"g": b"x"})]
+    assert db.xread({"st": first}) == [[b"st", [(second, {b"f": b"2", b"g": b"x"})]]]
+    assert db.xread({"st": second}, block=100) == []            # BLOCK in ms, then nothing
+    assert db.xgroup_create("st", "grp", id="0") is True
+    delivered = db.xreadgroup("grp", "alice", {"st": ">"}, count=1)
+    assert delivered == [[b"st", [(first, {b"f": b"1"})]]]
+    pending = db.xpending("st", "grp")
+    assert pending["pending"] == 1 and pending["consumers"] == [{"name": b"alice", "pending": 1}]
+    assert db.xpending_range("st", "grp", "-", "+", 10)[0]["message_id"] == first
+    assert db.xack("st", "grp", first) == 1 and db.xdel("st", first) == 1 and db.xtrim("st", maxlen=0,
+                                                                                      approximate=False) == 1
+
+    assert db.pfadd("hll", "a", "b", "c") == 1 and db.pfadd("hll", "a") == 0 and db.pfcount("hll") == 3
+    assert db.setbit("bits", 7, 1) == 0 and db.getbit("bits", 7) == 1 and db.bitcount("bits") == 1
+    assert db.geoadd("geo", [13.361389, 38.115556, "Palermo", 15.087269, 37.502669, "Catania"]) == 2
+    assert 166_000 < db.geodist("geo", "Palermo", "Catania") < 167_000
+    (lon, lat), missing = db.geopos("geo", "Palermo", "nowhere")
+    assert abs(lon - 13.361389) < 1e-4 and abs(lat - 38.115556) < 1e-4 and missing is None
+    near = db.geosearch("geo", longitude=15, latitude=37, radius=200, unit="km", sort="ASC", withdist=True)
+    assert [m for m, _ in near] == [b"Catania", b"Palermo"] and isinstance(near[0][1], float)
+
+    assert db.getex("{s1}", ex=100) is None and db.psetex("{s1}", 100_000, "v") is True
+    assert db.getex("{s1}", persist=True) == b"v" and db.ttl("{s1}") == -1
+    assert db.expireat("{s1}", int(time.time()) + 100) is True and db.expiretime("{s1}") > time.time()
+    assert db.copy("{s1}", "{s1}copy") is True and db.touch("{s1}", "{s1}copy", "{s1}none") == 2
+    assert db.hmset("hm", {"a": "1"}) is True and db.hstrlen("hm", "a") == 1
+    assert db.hrandfield("hm", 1, withvalues=True) == [b"a", b"1"]
+    assert db.rpush("{l}a", "x", "y") == 2 and db.lpushx("{l}none", "x") == 0
+    assert db.linsert("{l}a", "BEFORE", "y", "m") == 3 and db.lpos("{l}a", "m") == 1
+    assert db.lmove("{l}a", "{l}b", "LEFT", "RIGHT") == b"x" and db.rpoplpush("{l}a", "{l}b") == b"y"
+    assert db.blmove("{l}a", "{l}b", 0.1) == b"m" and db.brpoplpush("{l}a", "{l}b", 0.1) is None
+    assert db.lrange("{l}b", 0, -1) == [b"y", b"x", b"m"]          # RPOPLPUSH pushes on the left
+    db.sadd("{s}a", "1", "2")
+    assert db.smove("{s}a", "{s}b", "1") is True and db.smismember("{s}a", ["1", "2"]) == [False, True]
+    assert db.sunionstore("{s}c", "{s}a", "{s}b") == 2 and db.srandmember("{s}c") in (b"1", b"2")
+    assert sorted(db.srandmember("{s}c", 5)) == [b"1", b"2"]
+    db.zadd("{z}a", {"a": 1, "b": 2, "c": 3})
+    assert db.zrevrangebyscore("{z}a", 3, 2) == [b"c", b"b"] and db.zmscore("{z}a", ["a", "x"]) == [1.0, None]
+    assert db.zunionstore("{z}u", {"{z}a": 2}) == 3 and db.zscore("{z}u", "c") == 6.0
+    assert db.zremrangebyscore("{z}a", 3, 3) == 1 and db.zremrangebyrank("{z}a", 0, 0) == 1
+    assert db.bzpopmin("{z}a", 0.1) == (b"{z}a", b"b", 2.0) and db.bzpopmax("{z}a", 0.1) is None
+    assert db.eval("return {KEYS[1], ARGV[1]}", 1, "ek", "ev") == [b"ek", b"ev"]
+    assert db.publish("chan", "hello") == 0
+
+
+def test_bad_arguments_raise_clear_errors_at_once(shared, db):
+    seeds = seeds_of(shared)
+    for bad_seeds in ([], "", "no-port", "host:notaport", ["127.0.0.1:0"], [("127.0.0.1", "x")], [None]):
+        with pytest.raises(DataError, match="seed"):
+            Client(bad_seeds)
+    for options, match in (({"timeout": "soon"}, "timeout"), ({"timeout": 0}, "timeout"),
+                           ({"db": 16}, "db"), ({"read_from": "replicas"}, "read_from"),
+                           ({"private_key": b"k"}, "certificate_chain"),
+                           ({"root_certificates": "/nonexistent/ca.crt"}, "cannot read"),
+                           ({"tls_server_name": "x"}, "TLS option")):
+        with pytest.raises(DataError, match=match):
+            Client(seeds, **options)
+    started = time.monotonic()
+    with pytest.raises(DataError):
+        db.set("k", None)
+    with pytest.raises(DataError):
+        db.expire("k", "soon")
+    with pytest.raises(DataError):
+        db.execute()
+    with pytest.raises(DataError, match="timeout"):
+        db.execute("GET", "k", timeout=-1)
+    with pytest.raises(DataError, match="timeout"):
+        db.with_timeout("1s")
+    with pytest.raises(DataError):
+        db.blpop("l", timeout=-1)
+    with pytest.raises(DataError):
+        db.zadd("z", {})
+    with pytest.raises(DataError):
+        db.xadd("st", {})
+    with pytest.raises(DataError):
+        db.xread({"st": "0"}, block=-5)
+    with pytest.raises(DataError, match="MULTI"):
+        db.execute("MULTI")
+    with pytest.raises(ResponseError, match="syntax error|wrong number"):
+        db.execute("SET", "k", "v", "EX")
+    assert time.monotonic() - started < 2
+    # an address nobody listens on: ConnectionError at the client's timeout, not a hang
+    started = time.monotonic()
+    with Client(["127.0.0.1:1"], timeout=1) as nobody:
+        with pytest.raises(ConnectionError, match="127.0.0.1:1"):
+            nobody.get("k")
+    assert time.monotonic() - started < 3
+
+
+def test_per_call_deadline(shared, db):
+    """with_timeout(s) bounds one call: against a frozen primary it raises TimeoutError at s, not at the
+    client's 10 s."""
+    db.set("dl", 1)
+    primary = shared.primary()
+    fast = db.with_timeout(0.3)
+    shared.kill(primary, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        with pytest.raises(TimeoutError, match="may or may not have been applied"):
+            fast.incr("dl")
+        assert 0.25 < time.monotonic() - started < 1.0
+    finally:
+        shared.kill(primary, signal.SIGCONT)
+    assert fast.get("dl") in (b"1", b"2")                       # the write's outcome was unknown, not lost
+    assert db.with_timeout(5).execute("GET", "dl") in (b"1", b"2")
 
 
 def test_exactly_once_across_kill_of_the_primary(cluster):
@@ -264,33 +411,114 @@ def test_exactly_once_across_kill_of_the_primary(cluster):
     client.close()
 
 
-def test_two_shards_route_by_slot(tmp_path):
-    c = RunningCluster(str(tmp_path / "cluster"), shards=2).start()
+@pytest.fixture(scope="module")
+def two_shards(tmp_path_factory):
+    c = RunningCluster(str(tmp_path_factory.mktemp("client2") / "cluster"), shards=2).start()
     try:
-        seeds = seeds_of(c, "shard0")[:1]                     # one seed is enough to learn both shards
-        with Client(seeds) as db:
-            deadline = time.monotonic() + 15
-            while len(db.topology()) < 2 or any(
-                    not any(role == "primary" for *_, role in s["nodes"]) for s in db.topology().values()):
-                assert time.monotonic() < deadline, db.topology()
-                time.sleep(0.2)
-                db.connect()
-            keys = [f"key:{i}" for i in range(200)]
-            with db.pipeline() as pipe:
-                for k in keys:
-                    pipe.set(k, k)
-                assert pipe.execute() == [True] * 200
-            assert [db.get(k) for k in keys[:20]] == [k.encode() for k in keys[:20]]
-            low = sum(1 for k in keys if key_slot(k.encode()) < 8192)
-            p0, p1 = c.client(c.primary("shard0")), c.client(c.primary("shard1"))
-            assert p0.dbsize() == low and p1.dbsize() == 200 - low and 0 < low < 200
-            assert all(p0.get(k) == k.encode() for k in keys[:30] if key_slot(k.encode()) < 8192)
-            assert sorted(db.keys()) == sorted(k.encode() for k in keys) and db.dbsize() == 200
-            assert len(list(db.scan_iter(count=50))) == 200
-            with pytest.raises(CrossSlotError):
-                db.mset({"key:0": 1, "key:1": 2} if key_slot(b"key:0") != key_slot(b"key:1") else {"a": 1, "b": 2})
-            assert db.mset({"{u1}x": 1, "{u1}y": 2}) is True and db.mget("{u1}x", "{u1}y") == [b"1", b"2"]
-        with Client(seeds, read_from="replica") as reader:
-            assert [reader.get(k) for k in keys[:10]] == [k.encode() for k in keys[:10]]
+        yield c
     finally:
         c.stop()
+
+
+def wait_for_both_primaries(db: Client) -> None:
+    deadline = time.monotonic() + 15
+    while len(db.topology()) < 2 or any(
+            not any(role == "primary" for *_, role in s["nodes"]) for s in db.topology().values()):
+        assert time.monotonic() < deadline, db.topology()
+        time.sleep(0.2)
+        db.connect()
+
+
+def test_two_shards_route_by_slot(two_shards):
+    c = two_shards
+    seeds = seeds_of(c, "shard0")[:1]                         # one seed is enough to learn both shards
+    with Client(seeds) as db:
+        wait_for_both_primaries(db)
+        db.flushdb()
+        keys = [f"key:{i}" for i in range(200)]
+        with db.pipeline() as pipe:
+            for k in keys:
+                pipe.set(k, k)
+            assert pipe.execute() == [True] * 200
+        assert [db.get(k) for k in keys[:20]] == [k.encode() for k in keys[:20]]
+        low = sum(1 for k in keys if key_slot(k.encode()) < 8192)
+        p0, p1 = c.client(c.primary("shard0")), c.client(c.primary("shard1"))
+        assert p0.dbsize() == low and p1.dbsize() == 200 - low and 0 < low < 200
+        assert all(p0.get(k) == k.encode() for k in keys[:30] if key_slot(k.encode()) < 8192)
+        assert sorted(db.keys()) == sorted(k.encode() for k in keys) and db.dbsize() == 200
+        assert len(list(db.scan_iter(count=50))) == 200
+        with pytest.raises(CrossSlotError):
+            db.mset({"key:0": 1, "key:1": 2} if key_slot(b"key:0") != key_slot(b"key:1") else {"a": 1, "b": 2})
+        assert db.mset({"{u1}x": 1, "{u1}y": 2}) is True and db.mget("{u1}x", "{u1}y") == [b"1", b"2"]
+        # scripts: loaded on every shard, so EVALSHA works for keys of either shard
+        sha = db.script_load("return redis.call('INCRBY', KEYS[1], ARGV[1])")
+        (k0,), (k1,) = keys_by_shard(1)
+        db.set(k0, 1)
+        db.set(k1, 1)
+        assert db.evalsha(sha, 1, k0, 5) == 6 and db.evalsha(sha, 1, k1, 7) == 8
+        assert db.eval("return redis.call('GET', KEYS[1])", 1, k1) == b"8"
+    with Client(seeds, read_from="replica") as reader:
+        assert [reader.get(k) for k in keys[:10]] == [k.encode() for k in keys[:10]]
+        assert reader.stats["moved"] == 0 and reader.stats["retries"] == 0
+
+
+def keys_by_shard(count: int = 10) -> tuple[list[str], list[str]]:
+    names = [f"mv:{i}" for i in range(400)]
+    low = [k for k in names if key_slot(k.encode()) < 8192][:count]
+    high = [k for k in names if key_slot(k.encode()) >= 8192][:count]
+    return low, high
+
+
+def test_moved_names_the_grpc_endpoint(two_shards):
+    """MOVED over gRPC names the owner's gRPC address (RESP clients still get the RESP one)."""
+    c = two_shards
+    low, high = keys_by_shard(1)
+    p0, p1 = c.node(c.primary("shard0")), c.node(c.primary("shard1"))
+    replica0 = next(n for n in c.data_nodes("shard0") if n.name != p0.name)
+    cases = [(p0, ["SET", high[0], "v"], p1),           # a key of the other shard, write and read
+             (p0, ["GET", high[0]], p1),
+             (p1, ["GET", low[0]], p0),
+             (replica0, ["SET", low[0], "v"], p0)]       # a write to a replica of the right shard
+    for node, args, owner in cases:
+        channel = grpc.insecure_channel(f"127.0.0.1:{node.grpc_port}")
+        reply = pb_grpc.MemdbStub(channel).Execute(pb.Request(args=[a.encode() for a in args]), timeout=5).reply
+        channel.close()
+        assert reply.error == f"MOVED {key_slot(args[1].encode())} 127.0.0.1:{owner.grpc_port}", (node.name, args)
+    with pytest.raises(redis.exceptions.MovedError, match=f"^{key_slot(high[0].encode())} 127.0.0.1:{p1.port}$"):
+        c.client(p0.name).set(high[0], "v")
+
+
+def stale_topology(db: Client) -> None:
+    """Make the client believe shard0 serves every slot (what it would hold had it learnt the topology before
+    the slots of shard1 existed elsewhere)."""
+    topology = db._async._topology
+    shard0 = topology.shards["shard0"]
+    db._async._topology = _Topology([_Shard("shard0", [(0, NUM_SLOTS - 1)], shard0.nodes, shard0.epoch)])
+
+
+def test_client_follows_moved_with_a_stale_topology(two_shards):
+    c = two_shards
+    low, high = keys_by_shard(10)
+    p0, p1 = c.client(c.primary("shard0")), c.client(c.primary("shard1"))
+    with Client(seeds_of(c, "shard0")) as db:
+        wait_for_both_primaries(db)
+        # 1. MOVED -> refresh: the first key of shard1 is redirected, the refreshed topology routes the rest
+        stale_topology(db)
+        for k in low + high:
+            assert db.set(k, f"v-{k}") is True
+        assert [db.get(k) for k in low + high] == [f"v-{k}".encode() for k in low + high]
+        assert db.stats["moved"] == 1 and len(db.topology()) == 2
+        # 2. a topology that stays stale (refreshes suppressed): every shard1 command follows MOVED's address
+        stale_topology(db)
+        db._async._refreshed_at = float("inf")
+        retries = db.stats["retries"]
+        with db.pipeline() as pipe:
+            for k in low + high:
+                pipe.incr(f"{{{k}}}n")
+            assert pipe.execute() == [1] * 20
+        assert [db.get(k) for k in high] == [f"v-{k}".encode() for k in high]
+        assert db.stats["moved"] == 1 + 10 + 10
+        # each MOVED is one retry; a redirect to a wrong (RESP) port would add connection failures
+        assert db.stats["retries"] - retries == 20
+    # every write landed once, on the shard that owns its key
+    assert all(p1.get(f"{{{k}}}n") == b"1" for k in high) and all(p0.get(f"{{{k}}}n") == b"1" for k in low)
