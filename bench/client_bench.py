@@ -1,7 +1,8 @@
 """memdb.client (gRPC, one multiplexed BatchPipeline stream per node) vs redis-py over RESP, against the same
-three-zone cluster that this script starts: ops/s and p50/p99 latency for SET and GET with 1 and 50 concurrent
-callers (asyncio tasks on one event loop for both clients, so the comparison is like for like); with --sync also
-the synchronous clients (memdb.client.Client, redis.Redis) driven by as many threads.
+three-zone cluster that this script starts: ops/s and p50/p99 latency for SET, GET and MIX (half the callers SET,
+half GET, at once) with 1 and 50 concurrent callers (asyncio tasks on one event loop for both clients, so the
+comparison is like for like); with --sync also the synchronous clients (memdb.client.Client, redis.Redis) driven
+by as many threads.
 
     .venv/bin/python -m bench.client_bench [--seconds 3] [--callers 1,50] [--sync]
 
@@ -37,6 +38,7 @@ async def resp_retrying(coro_fn):
 
 
 RESP_TRYAGAIN = [0]
+COMMANDS = ("SET", "GET", "MIX")
 STATS: dict = {}
 
 
@@ -79,12 +81,11 @@ def bench_sync(cluster: RunningCluster, seconds: float, caller_counts: list[int]
         resp_client = redis.Redis(host="127.0.0.1", port=primary.port, max_connections=max(caller_counts))
         for name, client in (("memdb.Client (sync)", grpc_client), ("redis.Redis (sync)", resp_client)):
             for callers in caller_counts:
-                for command in ("SET", "GET"):
-                    if command == "SET":
-                        def op(cid, i, c=client):
+                for command in COMMANDS:
+                    def op(cid, i, c=client, command=command):
+                        if command == "SET" or (command == "MIX" and cid % 2):
                             c.set(f"bench:{cid}:{i % 1000}", value)
-                    else:
-                        def op(cid, i, c=client):
+                        else:
                             c.get(f"bench:{cid}:{i % 1000}")
                     ops, p50, p99 = run_threads(op, callers, seconds)
                     rows.append((name, command, callers, ops, p50, p99))
@@ -124,13 +125,13 @@ async def bench(cluster: RunningCluster, seconds: float, caller_counts: list[int
     try:
         for name, client in (("memdb.client (gRPC)", grpc_client), ("redis-py (RESP)", resp_client)):
             for callers in caller_counts:
-                for command in ("SET", "GET"):
+                for command in COMMANDS:
                     wrap = resp_retrying if client is resp_client else (lambda f: f())
-                    if command == "SET":
-                        async def op(cid, i, c=client, wrap=wrap):
+
+                    async def op(cid, i, c=client, wrap=wrap, command=command):
+                        if command == "SET" or (command == "MIX" and cid % 2):
                             await wrap(lambda: c.set(f"bench:{cid}:{i % 1000}", value))
-                    else:
-                        async def op(cid, i, c=client, wrap=wrap):
+                        else:
                             await wrap(lambda: c.get(f"bench:{cid}:{i % 1000}"))
                     ops, p50, p99 = await run_callers(op, callers, seconds)
                     rows.append((name, command, callers, ops, p50, p99))
@@ -169,7 +170,7 @@ def main() -> None:
         pairs.append(("memdb.Client (sync)", "redis.Redis (sync)", " (sync)"))
     for ours, theirs, label in pairs:
         for callers in caller_counts:
-            for command in ("SET", "GET"):
+            for command in COMMANDS:
                 ratio = by_key[(ours, command, callers)] / by_key[(theirs, command, callers)]
                 print(f"{command} x{callers}{label}: memdb.client / redis-py throughput = {ratio:.2f}")
 

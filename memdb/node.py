@@ -108,7 +108,7 @@ class _Handover:
     primary's leadership is applied (then they get a READONLY redirect) or the deadline passes (then it claims
     the shard back and runs them)."""
     deadline: float
-    held: list[tuple[Any, list[bytes], asyncio.Future]] = dataclasses.field(default_factory=list)
+    held: list[tuple[Any, list[bytes], Any, asyncio.Future]] = dataclasses.field(default_factory=list)
 
 
 class DataNode:
@@ -133,6 +133,8 @@ class DataNode:
         # Set by the server: delivers a published message to this node's subscribers, returns how many got it.
         self.message_sink: Callable[[bytes, bytes, bool], int] | None = None
         self._parked: list[_Parked] = []
+        # Commands that came while the lease was unconfirmed: (session, args, client, future, give-up time).
+        self._lease_held: list[tuple[Any, list[bytes], Any, asyncio.Future, float]] = []
         self._lease_until = 0.0                  # monotonic
         self._last_append_at = 0.0
         self._last_epoch_activity = time.monotonic()
@@ -179,7 +181,15 @@ class DataNode:
             return node_command(self, session, args)
         if self._handover is not None:
             future = asyncio.get_running_loop().create_future()
-            self._handover.held.append((session, args, future))
+            self._handover.held.append((session, args, client, future))
+            return future
+        if self.role is Role.PRIMARY and not self._lease_valid():
+            # Not known to be deposed, only unconfirmed (a txlog leader change, a slow log): hold the command
+            # until a commit renews the lease, so the client sees latency rather than an error; after lease_ms
+            # it gets TRYAGAIN (see _expire_lease_held), as it does at once if we learn we were deposed.
+            future = asyncio.get_running_loop().create_future()
+            self._lease_held.append((session, args, client, future,
+                                     time.monotonic() + self.config.lease_ms / 1000))
             return future
         if self.topology.multi_shard:
             self._route(session, spec, args)
@@ -191,8 +201,6 @@ class DataNode:
             if client is not None:
                 entry.client_id, entry.client_seq = client
             return self._submit(entry, session=session)
-        if self.role is Role.PRIMARY and not self._lease_valid():
-            raise CommandError(NO_LEASE_ERROR)
         ctx = Context(self.keyspace, self.keyspace.dbs[db_index], self._now_ms(), self._rng,
                       is_replica_read=True, resp=getattr(session, "resp", 2))
         reply = dispatch_execute(ctx, args)
@@ -275,6 +283,8 @@ class DataNode:
         if error is None:
             # Committed on a majority: the lease runs from when we sent it.
             self._lease_until = max(self._lease_until, sent_at + self.config.lease_ms / 1000)
+            if self._lease_held and self._lease_valid() and self.role is Role.PRIMARY:
+                self._release_lease_held()
             return
         future, _, _ = self._waiting.pop(seq, (None, None, None))
         self.stats["writes_failed"] += 1
@@ -294,10 +304,16 @@ class DataNode:
         self.role = Role.REPLICA
         self._lease_until = 0.0
         if self._handover is not None:
-            for _, _, future in self._handover.held:
+            for _, _, _, future in self._handover.held:
                 if not future.done():
                     future.set_exception(CommandError(READONLY_ERROR))
             self._handover = None
+        # Deposed: a held read must not be answered from this node's state now (a newer primary may have
+        # acknowledged writes we have not applied yet), nor a held write be accepted.
+        held, self._lease_held = self._lease_held, []
+        for item in held:
+            if not item[3].done():
+                item[3].set_exception(CommandError(NO_LEASE_ERROR))
 
     # -- apply loop --------------------------------------------------------------------------------------------
     async def _apply_loop(self) -> None:
@@ -542,6 +558,7 @@ class DataNode:
             except TimeoutError:
                 pass
             self._expire_parked()
+            self._expire_lease_held()
             now = time.monotonic()
             if self._claim_now.is_set():
                 self._claim_now.clear()
@@ -803,11 +820,15 @@ class DataNode:
         handover, self._handover = self._handover, None
         if handover is None:
             return
-        for session, args, future in handover.held:
+        self._rerun(handover.held)
+
+    def _rerun(self, held: list) -> None:
+        """Execute commands that were held (hand-over, unconfirmed lease), in order, into their futures."""
+        for session, args, client, future, *_ in held:
             if future.done():
                 continue
             try:
-                result = self.execute(session, args)
+                result = self.execute(session, args, client)
             except CommandError as exc:
                 future.set_exception(exc)
                 continue
@@ -815,6 +836,23 @@ class DataNode:
                 result.add_done_callback(functools.partial(_chain, future))
             else:
                 future.set_result(result)
+
+    def _release_lease_held(self) -> None:
+        held, self._lease_held = self._lease_held, []
+        self._rerun(held)
+
+    def _expire_lease_held(self) -> None:
+        now = time.monotonic()
+        if not self._lease_held or self._lease_held[0][4] > now:
+            return
+        keep = []
+        for item in self._lease_held:
+            if item[4] <= now:
+                if not item[3].done():
+                    item[3].set_exception(CommandError(NO_LEASE_ERROR))
+            else:
+                keep.append(item)
+        self._lease_held = keep
 
     def failover(self, args: list[bytes]):
         """FAILOVER [TO host port [FORCE]] [ABORT] [TIMEOUT ms]: hand the shard to a caught-up replica."""

@@ -255,17 +255,29 @@ class LogClient:
         timer = None
         idle_since = loop.time()
         self._progress_at = loop.time()
+        stalled = False
+
+        def watch() -> None:
+            # A node that stopped answering (paused, or gone without closing the connection) must not hold the
+            # writer past its lease: give up on it, even in the middle of a write (a stopped peer can block
+            # one), and try another node; the resent batches are deduplicated.
+            nonlocal stalled, watchdog
+            if self._inflight and loop.time() - self._progress_at > self.STALL_S:
+                log.info("append stream to %s silent for %.2fs; trying another node", address,
+                         loop.time() - self._progress_at)
+                stalled = True
+                self._suspects[address] = loop.time() + self.SUSPECT_S
+                call.cancel()
+                reader.cancel()
+                wake.set()
+            else:
+                watchdog = loop.call_later(self.STALL_S / 3, watch)
+
+        watchdog = loop.call_later(self.STALL_S / 3, watch)
         try:
             for batch in list(self._inflight):      # resend what was not answered; dedup makes it safe
                 await call.write(batch.request)
             while not reader.done():
-                if self._inflight and loop.time() - self._progress_at > self.STALL_S:
-                    # A node that stopped answering (paused, or gone without closing the connection) must not
-                    # hold the writer past its lease: try another node; the resent batches are deduplicated.
-                    log.info("append stream to %s silent for %.2fs; trying another node", address,
-                             loop.time() - self._progress_at)
-                    self._suspects[address] = loop.time() + self.SUSPECT_S
-                    raise _Redirect("")
                 if len(self._inflight) < self.max_inflight_batches:
                     batch = self._next_batch()
                     if batch is not None:
@@ -286,13 +298,20 @@ class LogClient:
                     timer = loop.call_at(idle_since + self.IDLE_STREAM_S, wake.set)
                 else:
                     idle_since = float("inf")
-                    timer = loop.call_at(min(self._expire(), self._progress_at + self.STALL_S + 0.01), wake.set)
+                    timer = loop.call_at(self._expire(), wake.set)
                 await wake.wait()
                 timer.cancel()
                 if idle_since == float("inf") and not self._inflight and not self._queue and not self._special:
                     idle_since = loop.time()
+            if stalled:
+                raise _Redirect("")
             reader.result()   # re-raise a redirect or stream error
+        except (asyncio.CancelledError, grpc.aio.AioRpcError, asyncio.InvalidStateError):
+            if stalled:           # our watchdog cancelled the call under a pending write
+                raise _Redirect("") from None
+            raise
         finally:
+            watchdog.cancel()
             if timer is not None:
                 timer.cancel()
             if not reader.done():

@@ -9,9 +9,10 @@ Theory of operation
   lost connection (gRPC UNAVAILABLE and friends), and on READONLY / TRYAGAIN / CLUSTERDOWN replies, which is what a
   failover looks like from outside. The gRPC API's MOVED names the owner's gRPC address: a call resends at once,
   to where the refreshed topology says, or to MOVED's address if the topology still disagrees.
-* Transport. One gRPC channel per data node and, on it, one long-lived `BatchPipeline` stream shared by every
-  caller (_Mux): a command is added to the request batch being built, and the stream's writer sends the whole batch
-  as one message whenever gRPC can take the next one; replies come back in order, in batches too. In Python, gRPC's
+* Transport. One gRPC channel per data node and, on it, long-lived `BatchPipeline` streams shared by every caller
+  (_Mux; one for writes and pipelines, one for single reads, see _Connection): a command is added to the request
+  batch being built, and the stream's writer sends the whole batch as one message whenever gRPC can take the next
+  one; replies come back in order, in batches too. In Python, gRPC's
   cost is per message (unary calls top out near 3k/s), so under concurrency this divides it among the commands of
   a batch; a lone caller pays one message each way. Blocking commands (BLPOP, XREAD, ...) use unary `Execute`
   instead, since the server answers a stream in order and a parked pop would hold up every later reply.
@@ -254,25 +255,38 @@ class _Mux:
 
 
 class _Connection:
+    """A channel to one node and its two shared streams. The server answers a stream in order and runs a read
+    only after the writes before it on the same stream (read-your-writes, as on a RESP connection). Pipelines need
+    that, independent callers do not: with one stream, every read would wait for the writes of all other callers
+    (a mixed workload ran at ~100 ops/s). So writes and pipelines go on the ordered stream, single reads on a stream
+    of their own; a caller's read after its own write still sees it, as the write was applied when it answered."""
+
     def __init__(self, address: str, credentials: grpc.ChannelCredentials | None, options: list):
         if credentials is not None:
             self.channel = grpc.aio.secure_channel(address, credentials, options=options)
         else:
             self.channel = grpc.aio.insecure_channel(address, options=options)
         self.stub = pb_grpc.MemdbStub(self.channel)
-        self._mux: _Mux | None = None
+        self._muxes: list[_Mux | None] = [None, None]      # [ordered (writes, pipelines), single reads]
 
     def mux_waiting(self, now: float) -> bool:
-        return self._mux is not None and self._mux.expire(now)
+        waiting = False
+        for mux in self._muxes:
+            if mux is not None and mux.expire(now):
+                waiting = True
+        return waiting
 
-    def mux(self) -> _Mux:
-        if self._mux is None or self._mux.broken is not None:
-            self._mux = _Mux(self.stub)
-        return self._mux
+    def mux(self, ordered: bool = True) -> _Mux:
+        i = 0 if ordered else 1
+        mux = self._muxes[i]
+        if mux is None or mux.broken is not None:
+            mux = self._muxes[i] = _Mux(self.stub)
+        return mux
 
     async def close(self) -> None:
-        if self._mux is not None:
-            await self._mux.close()
+        for mux in self._muxes:
+            if mux is not None:
+                await mux.close()
         await self.channel.close()
 
 
@@ -291,6 +305,7 @@ class _Call:
     node: _Node | None = None
     shard: _Shard | None = None
     force_primary: bool = False
+    in_pipeline: bool = False       # keeps its place among the pipeline's other commands (the ordered stream)
     redirect: str = ""              # host:port named by a MOVED reply that the topology did not confirm
     moved: int = 0                  # MOVED replies seen by this call
 
@@ -647,7 +662,8 @@ class AsyncClient(Commands):
                 request, timeout=None if remaining == float("inf") else max(0.001, remaining)))
         if self._sweeper is None:
             self._sweeper = asyncio.get_running_loop().create_task(self._expire_calls())
-        return connection.mux().send(call.args, self.db, self.client_id, call.seq, min_index, call.deadline)
+        mux = connection.mux(ordered=call.is_write or call.in_pipeline)
+        return mux.send(call.args, self.db, self.client_id, call.seq, min_index, call.deadline)
 
     async def _finish(self, call: _Call, future: asyncio.Future | None) -> Any:
         """Await the reply; on a retryable failure refresh the topology and send again (same client_seq) until
@@ -979,6 +995,7 @@ class AsyncPipeline(Commands):
                 except exc.MemdbError as e:
                     outcomes[i] = e
                     continue
+                call.in_pipeline = True
                 tasks.create_task(finish(i, call, client._submit(call)))
         if raise_on_error:
             first = next((o for o in outcomes if isinstance(o, exc.MemdbError)), None)

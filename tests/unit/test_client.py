@@ -170,12 +170,14 @@ class _FlakyService(pb_grpc.MemdbServicer):
             return pb.Response(reply=pb.Value(error="TRYAGAIN lease lapsed"), request_id=request.request_id)
         return pb.Response(reply=pb.Value(bulk=b"v"), request_id=request.request_id)
 
-    async def Pipeline(self, request_iterator, context):
-        async for request in request_iterator:
-            response = self._answer(request)
-            if request.args[0] == b"INCRBY" and len([s for s in self.seen if s[0] == b"INCRBY"]) == 1:
-                await context.abort(grpc.StatusCode.UNAVAILABLE, "connection lost after apply")
-            yield response
+    async def BatchPipeline(self, request_iterator, context):
+        async for batch in request_iterator:
+            responses = []
+            for request in batch.requests:
+                responses.append(self._answer(request))
+                if request.args[0] == b"INCRBY" and len([s for s in self.seen if s[0] == b"INCRBY"]) == 1:
+                    await context.abort(grpc.StatusCode.UNAVAILABLE, "connection lost after apply")
+            yield pb.ResponseBatch(responses=responses)
 
 
 def test_lost_reply_is_retried_with_the_same_client_seq():
