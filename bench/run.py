@@ -4,7 +4,8 @@
     make bench                      # the same, with BENCH_ARGS passed through
 
 Not a test. Starts, on 127.0.0.1 only, and keeps running for the whole run:
-  (a) memdb   a three-zone memdb cluster (3 txlog nodes, primary + 2 replicas, endpoint, zone proxies); the load
+  (a) memdb   a three-zone memdb cluster (3 txlog nodes, primary + 2 replicas, endpoint; zone proxies only with
+              --zone-proxies); the load
               goes straight to the primary data node's RESP port
   (b) redis+replica+WAIT  redis-server --appendonly yes --appendfsync always + a replica (--replicaof); every
               write is followed by WAIT 1 0
@@ -209,7 +210,8 @@ class System:
 class Memdb(System):
     key = "a"
 
-    def __init__(self, root: str):
+    def __init__(self, root: str, zone_proxies: bool = False):
+        self.zone_proxies = zone_proxies
         self.dir = os.path.join(root, "memdb")
         self.procs = []
         self.supervisor = None
@@ -221,7 +223,9 @@ class Memdb(System):
             base = random.randrange(10000, 20000 - 120, 10)
             if all(lc.port_is_free(base + i) for i in wanted):
                 break
-        plan = lc.ClusterPlan.make(self.dir, base, 1)
+        # No zone proxies: they are the local cluster's fault injector (every cross-zone byte through one more
+        # Python process), not part of memdb; a real deployment (deploy/, or three hosts) has none.
+        plan = lc.ClusterPlan.make(self.dir, base, 1, zone_proxies=self.zone_proxies)
         plan.save()
         self.supervisor = lc.Supervisor(plan, detach=True)   # detach: every node in its own process group
         try:
@@ -605,6 +609,8 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=None, help="target seconds per cell (default 2.5)")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results"))
     ap.add_argument("--only", default="", help="comma-separated subset of systems, e.g. a,d")
+    ap.add_argument("--zone-proxies", action="store_true",
+                    help="run memdb with the local cluster's zone proxies (fault injectors) in the path")
     args = ap.parse_args()
     reps = 1 if args.quick else args.reps
     seconds = args.seconds or (1.5 if args.quick else 2.5)
@@ -639,7 +645,7 @@ def main() -> int:
 
     signal.signal(signal.SIGTERM, on_term)
     try:
-        for key, ctor in [("a", lambda: Memdb(root)), ("b", lambda: Redis("b", root)),
+        for key, ctor in [("a", lambda: Memdb(root, args.zone_proxies)), ("b", lambda: Redis("b", root)),
                           ("c", lambda: Redis("c", root)), ("d", lambda: Redis("d", root)),
                           ("e", lambda: Etcd(root))]:
             if key in only:

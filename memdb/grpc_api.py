@@ -29,6 +29,7 @@ from memdb.session import Session
 MAX_PIPELINE_INFLIGHT = 1024                # requests started on a stream and not yet answered
 MAX_RESPONSE_BATCH = 512                    # replies per ResponseBatch message
 _END = object()                             # end of a stream's requests
+_LOGGED_FLAGS = frozenset({Flag.WRITE, Flag.MAY_REPLICATE})
 GRPC_OPTIONS = [("grpc.max_receive_message_length", 512 << 20), ("grpc.max_send_message_length", 512 << 20)]
 
 
@@ -198,7 +199,8 @@ class MemdbService(pb_grpc.MemdbServicer):
                     for request in batch:
                         args = list(request.args)
                         spec = _lookup(args)
-                        is_write = spec is not None and Flag.WRITE in spec.flags
+                        # logged commands (writes, EVAL/FCALL: MAY_REPLICATE) answer after commit: in flight
+                        is_write = spec is not None and bool(spec.flags & _LOGGED_FLAGS)
                         if not is_write and writes.count:
                             await writes.drained()
                         reply = self._start(request, args, spec, session)
@@ -276,7 +278,7 @@ def _connection_command(name: str, args: list[bytes]) -> Any:
     """The few connection-level commands that make sense over gRPC; an error reply for the others."""
     if name == "ping":
         return args[1] if len(args) > 1 else SimpleString("PONG")
-    if name == "echo" and len(args) == 2:
+    if name == "echo":
         return args[1]
     if name == "time":
         now_us = time.time_ns() // 1000

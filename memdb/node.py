@@ -62,7 +62,7 @@ class Role(enum.Enum):
     REPLICA = "replica"
 
 
-DEFAULT_LOG_INFLIGHT = 4
+DEFAULT_LOG_INFLIGHT = 1
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -82,8 +82,9 @@ class NodeConfig:
     renew_ms: int = 250
     margin_ms: int = 250
     active_expire_ms: int = 100
-    # Append batches in flight to the log: fewer means bigger batches (less log CPU per write) but a write may
-    # wait for the batch ahead of it; see bench/README.md for the measurement behind the default.
+    # Append batches in flight to the log. One is fastest here: everything queued meanwhile goes in the next
+    # batch, so batches are as big as the load makes them and the log's per-batch cost (gRPC messages, Raft
+    # entries) is paid least often; measured in bench/README.md ("Tuning").
     log_inflight_batches: int = DEFAULT_LOG_INFLIGHT
     topology_path: str = ""             # shards, slots, nodes (written by `memdb cluster up`); "" = one shard
 

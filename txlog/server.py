@@ -150,7 +150,8 @@ class Peer:
     QUEUE_LIMIT = 10_000
     MESSAGES_PER_BATCH = 1024
 
-    def __init__(self, peer_id: str, address: str):
+    def __init__(self, peer_id: str, address: str, stats: collections.Counter):
+        self.stats = stats
         self.peer_id = peer_id
         self.address = address
         self.queue: collections.deque[pb.RaftMessage] = collections.deque()
@@ -190,6 +191,8 @@ class Peer:
             else:
                 batch = pb.RaftBatch(messages=[queue.popleft() for _ in range(self.MESSAGES_PER_BATCH)])
             sent[0] += 1
+            self.stats["peer_writes"] += 1
+            self.stats["peer_messages"] += len(batch.messages)
             yield batch
 
 
@@ -214,7 +217,9 @@ class TxlogNode:
             core = RaftNode(config.node_id, list(config.peers), random.Random(rng.random()), raft_config,
                             hard_state=hard_state, log=raft_log, applied=raft_log.first_index - 1)
             self.groups[name] = LogGroup(name, core, hard_state)
-        self.peers = {pid: Peer(pid, addr) for pid, addr in config.peers.items() if pid != config.node_id}
+        self.stats = collections.Counter()
+        self.peers = {pid: Peer(pid, addr, self.stats) for pid, addr in config.peers.items()
+                      if pid != config.node_id}
         self._inbox: list = []
         self._wake = asyncio.Event()
         self._pending_ticks = 0
@@ -224,7 +229,6 @@ class TxlogNode:
         self._persist_wake = asyncio.Event()
         self._saving = False
         self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="txlog-fsync")
-        self.stats = collections.Counter()
         self._commit_notices: dict[tuple[str, str], pb.RaftMessage] = {}    # (peer, log) -> commit-only append
         self._notice_timer: asyncio.TimerHandle | None = None
 
@@ -690,6 +694,7 @@ class TxLogService(pb_grpc.TxLogServicer):
                         future.set_result(pb.AppendResponse(status=pb.INVALID, message=problem))
                     else:
                         future = self.node.submit(request)
+                        self.node.stats["append_requests"] += 1
                     answers.put_nowait((request.batch_seq, future))
             finally:
                 answers.put_nowait(None)
@@ -733,6 +738,7 @@ class TxLogService(pb_grpc.TxLogServicer):
                     break   # compacted meanwhile: the check above reports it
                 await context.write(pb.TailResponse(entries=entries, commit_index=core.commit,
                                                     first_index=group.first_index))
+                node.stats["tail_writes"] += 1
                 next_index = upto + 1
                 hi = group.applied_index
             else:
@@ -765,6 +771,7 @@ class RaftService(pb_grpc.RaftServicer):
     async def Send(self, request_iterator, context):
         node = self.node
         async for batch in request_iterator:
+            node.stats["peer_reads"] += 1
             for m in batch.messages:
                 problem = node.check_peer_message(m)
                 if problem is None:

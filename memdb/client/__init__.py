@@ -45,10 +45,12 @@ own to the primary of the watched keys' slot; transaction() runs func again when
 """
 from memdb.client.aio import AsyncClient, AsyncPipeline
 from memdb.client.exceptions import (ClusterDownError, ConnectionError, CrossSlotError, DataError, ExecAbortError,
-                                     MemdbError, MovedError, NotSupported, ReadOnlyError, ResponseError,
-                                     RetryWindowError, TimeoutError, TryAgainError, WatchError, WrongTypeError)
+                                     MemdbError, MovedError, NoScriptError, NotSupported, ReadOnlyError,
+                                     ResponseError, RetryWindowError, TimeoutError, TryAgainError, WatchError,
+                                     WrongTypeError)
 from memdb.client.sync import Client, Pipeline
 
 __all__ = ["AsyncClient", "AsyncPipeline", "Client", "Pipeline", "MemdbError", "ResponseError", "WrongTypeError",
            "ReadOnlyError", "TryAgainError", "ClusterDownError", "CrossSlotError", "MovedError", "ExecAbortError",
-           "WatchError", "NotSupported", "RetryWindowError", "TimeoutError", "ConnectionError", "DataError"]
+           "NoScriptError", "WatchError", "NotSupported", "RetryWindowError", "TimeoutError", "ConnectionError",
+           "DataError"]

@@ -12,13 +12,16 @@ Theory of operation
 * Transport. One gRPC channel per data node and, on it, long-lived `BatchPipeline` streams shared by every caller
   (_Mux; one for writes and pipelines, one for single reads, see _Connection): a command is added to the request
   batch being built, and the stream's writer sends the whole batch as one message whenever gRPC can take the next
-  one; replies come back in order, in batches too. In Python, gRPC's
-  cost is per message (unary calls top out near 3k/s), so under concurrency this divides it among the commands of
-  a batch; a lone caller pays one message each way. Blocking commands (BLPOP, XREAD, ...) use unary `Execute`
-  instead, since the server answers a stream in order and a parked pop would hold up every later reply.
-* Exactly-once writes. A write (Flag.WRITE in the command table) gets the next `client_seq` of this client's random
-  `client_id`; every retry of it reuses the number, so the server's table (memdb/dedup.py) applies it once and gives
-  a retry the first reply. Writes are retried until the call's deadline, never after it.
+  one; replies come back in order, in batches too. In Python, gRPC's cost is per message (unary calls top out near
+  3k/s), so under concurrency this divides it among the commands of a batch; a lone caller pays one message each
+  way. Blocking commands (BLPOP, XREAD, ...) use unary `Execute` instead, since the server answers a stream in order
+  and a parked pop would hold up every later reply.
+* Deadlines. Every call has one. A stream call's future is failed by one sweeper task (_expire_calls, every 10 ms
+  while calls wait) rather than a timer per call; a unary call carries it as the gRPC timeout.
+* Exactly-once writes. A write (WRITE or MAY_REPLICATE in the command table: EVAL, FCALL go through the log too)
+  gets the next `client_seq` of this client's random `client_id`; every retry of it reuses the number, so the
+  server's table (memdb/dedup.py) applies it once and gives a retry the first reply. Writes are retried until the
+  call's deadline, never after it.
 * Read-your-writes. Each write's Response.index (per shard: every shard has its own log) is remembered; a read sent
   to a replica carries min_index = that index, so the replica answers only once it has applied the client's writes.
 """
@@ -426,8 +429,8 @@ class AsyncClient(Commands):
         return self
 
     async def ping(self, timeout: float | None = None) -> bool:
-        """True once the cluster answers a Topology call. (PING itself is a RESP connection command that the gRPC
-        API does not serve.)"""
+        """True once the cluster answers (a fresh Topology from its nodes); ConnectionError/TimeoutError if not.
+        execute("PING") sends PING itself to one node."""
         await self._refresh(self._deadline(timeout), force=True)
         return True
 

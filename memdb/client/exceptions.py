@@ -2,7 +2,8 @@
 
 Error replies become exceptions by their first word (Redis's error codes): `WRONGTYPE` -> WrongTypeError,
 `READONLY` -> ReadOnlyError, `CLUSTERDOWN` -> ClusterDownError, `CROSSSLOT` -> CrossSlotError, `MOVED` -> MovedError,
-`TRYAGAIN` -> TryAgainError, `EXECABORT` -> ExecAbortError, anything else -> ResponseError. TimeoutError and
+`TRYAGAIN` -> TryAgainError, `EXECABORT` -> ExecAbortError, `NOSCRIPT` -> NoScriptError, anything else ->
+ResponseError. TimeoutError and
 ConnectionError also derive from the builtins of the same name, so `except TimeoutError` catches them.
 """
 from __future__ import annotations
@@ -46,6 +47,10 @@ class ExecAbortError(ResponseError):
     """EXECABORT: a transaction was discarded because a queued command had an error."""
 
 
+class NoScriptError(ResponseError):
+    """NOSCRIPT: EVALSHA of a script the node does not have (load it with script_load, or use eval)."""
+
+
 class WatchError(MemdbError):
     """A WATCHed key changed before EXEC; the transaction was not applied."""
 
@@ -75,6 +80,7 @@ _BY_PREFIX: dict[str, type[ResponseError]] = {
     "CROSSSLOT": CrossSlotError,
     "MOVED": MovedError,
     "EXECABORT": ExecAbortError,
+    "NOSCRIPT": NoScriptError,
 }
 
 

@@ -1,11 +1,13 @@
-"""Helpers shared by the collection modules (lists, sets, zsets): typed lookups, Redis's range-checked integer
-parsers with their exact message rules, C strtod for score ranges, and the numkeys key finders."""
+"""Helpers shared by the collection modules (lists, hashes, sets, zsets, geo, sort): typed lookups, what follows a
+removal or a *STORE (events, deleting an emptied key), index ranges, the *MPOP parser, Redis's range-checked
+integer parsers with their exact message rules, C strtod for score ranges, and the numkeys key finders."""
 from __future__ import annotations
 
 import math
 import re
 from typing import Any, Callable
 
+from memdb import notify
 from memdb.commands import messages
 from memdb.commands.args import INT64_MAX, INT64_MIN, format_double, is_int, parse_float
 from memdb.commands.spec import CommandError, Context
@@ -26,6 +28,92 @@ def lookup(ctx: Context, key: bytes, cls: type) -> Any | None:
     if value is not None and not isinstance(value, cls):
         raise CommandError(messages.WRONGTYPE)
     return value
+
+
+def signal_or_delete(ctx: Context, key: bytes, value: Any, event_class: int, event: str) -> None:
+    """After a command removed elements from the collection at key: its event, then the key is signalled as
+    modified, or deleted with a "del" event if it is now empty (Redis never keeps an empty collection)."""
+    ctx.notify(event_class, event, key)
+    if value:
+        ctx.db.signal_modified(key)
+    else:
+        ctx.db.delete(key)
+        ctx.notify(notify.GENERIC, "del", key)
+
+
+def remove_members(ctx: Context, args: list[bytes], cls: type, remove: Callable[[Any, bytes], bool],
+                   event_class: int, event: str) -> int:
+    """SREM/HDEL/ZREM key member [member ...]: `remove(value, member)` (True if it was there) for each member,
+    stopping once the collection is empty (Redis deletes the key there); then one event. Returns how many went."""
+    key = args[1]
+    value = lookup(ctx, key, cls)
+    if value is None:
+        return 0
+    removed = 0
+    for member in args[2:]:
+        if remove(value, member):
+            removed += 1
+            if not value:
+                break
+    if removed:
+        signal_or_delete(ctx, key, value, event_class, event)
+    return removed
+
+
+def remove_from_dict(value: dict, member: bytes) -> bool:
+    """remove_members' `remove` for a set or a hash (a dict keyed by member or field)."""
+    if member in value:
+        del value[member]
+        return True
+    return False
+
+
+def store_or_delete(ctx: Context, key: bytes, value: Any, event_class: int, event: str) -> int:
+    """The *STORE commands: a non-empty result replaces key (any TTL goes) with the command's event; an empty one
+    deletes key ("del" if it existed). Returns the result's length."""
+    if value:
+        ctx.db.set(key, value)
+        ctx.notify(event_class, event, key)
+    elif ctx.db.delete(key):
+        ctx.notify(notify.GENERIC, "del", key)
+    return len(value)
+
+
+def index_range(start: int, end: int, length: int) -> tuple[int, int] | None:
+    """LRANGE/LTRIM/ZRANGE/ZREMRANGEBYRANK index sanitising: negative indexes count from the end; the inclusive
+    [start, end] clipped to the collection, or None if that is empty."""
+    if start < 0:
+        start += length
+    if end < 0:
+        end += length
+    if start < 0:
+        start = 0
+    if start > end or start >= length:
+        return None
+    return start, min(end, length - 1)
+
+
+def parse_mpop(args: list[bytes], numkeys_index: int,
+               directions: tuple[bytes, bytes]) -> tuple[list[bytes], bytes, int]:
+    """LMPOP/ZMPOP and their blocking forms: `numkeys key [key ...] <direction> [COUNT count]` from numkeys_index
+    -> (keys, the direction upper-cased, count (1 by default)). Errors in Redis's order: numkeys, a missing or
+    unknown direction, then COUNT (given once, >= 1)."""
+    numkeys = parse_range(args[numkeys_index], 1, LONG_MAX, messages.NUMKEYS_POSITIVE)
+    where_index = numkeys_index + numkeys + 1
+    if where_index >= len(args):
+        raise CommandError(messages.SYNTAX)
+    where = args[where_index].upper()
+    if where not in directions:
+        raise CommandError(messages.SYNTAX)
+    count = -1
+    i = where_index + 1
+    while i < len(args):
+        if count == -1 and args[i].upper() == b"COUNT" and i < len(args) - 1:
+            count = parse_range(args[i + 1], 1, LONG_MAX, messages.COUNT_POSITIVE)
+            i += 2
+        else:
+            raise CommandError(messages.SYNTAX)
+    return args[numkeys_index + 1:where_index], where, (1 if count == -1 else count)
 
 
 def parse_long(arg: bytes, message: str = messages.NOT_INTEGER) -> int:

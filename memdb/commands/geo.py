@@ -20,7 +20,7 @@ from typing import Any
 
 from memdb import notify
 from memdb.commands import messages, zsets
-from memdb.commands._typeutil import lookup
+from memdb.commands._typeutil import lookup, store_or_delete
 from memdb.commands.args import LongDouble, format_long_double, parse_float, parse_int
 from memdb.commands.declare import command
 from memdb.commands.spec import NULL_ARRAY, CommandError, Context, Double
@@ -138,35 +138,30 @@ def distance(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
     return 2.0 * EARTH_RADIUS_IN_METERS * math.asin(math.sqrt(a))
 
 
-def _move_x(bits: int, step: int, d: int) -> int:
-    x = bits & 0xAAAAAAAAAAAAAAAA
-    y = bits & 0x5555555555555555
-    zz = 0x5555555555555555 >> (64 - step * 2)
-    if d > 0:
-        x = (x + (zz + 1)) & _M64
-    else:
-        x = ((x | zz) - (zz + 1)) & _M64
-    x &= 0xAAAAAAAAAAAAAAAA >> (64 - step * 2)
-    return x | y
+_X_BITS = 0xAAAAAAAAAAAAAAAA    # in an interleaved geohash, longitude (x) has the odd bits
+_Y_BITS = 0x5555555555555555    # and latitude (y) the even ones
 
 
-def _move_y(bits: int, step: int, d: int) -> int:
-    x = bits & 0xAAAAAAAAAAAAAAAA
-    y = bits & 0x5555555555555555
-    zz = 0xAAAAAAAAAAAAAAAA >> (64 - step * 2)
+def _move(bits: int, step: int, d: int, own: int, other: int) -> int:
+    """geohash_move_x / geohash_move_y: one cell along the coordinate whose bits are `own` (d > 0: up, else
+    down), the other coordinate's bits kept. Filling the other's bits with ones lets the carry (or borrow) run
+    across them."""
+    moved = bits & own
+    kept = bits & other
+    zz = other >> (64 - step * 2)
     if d > 0:
-        y = (y + (zz + 1)) & _M64
+        moved = (moved + (zz + 1)) & _M64
     else:
-        y = ((y | zz) - (zz + 1)) & _M64
-    y &= 0x5555555555555555 >> (64 - step * 2)
-    return x | y
+        moved = ((moved | zz) - (zz + 1)) & _M64
+    moved &= own >> (64 - step * 2)
+    return moved | kept
 
 
 def _neighbor(bits: int, step: int, dx: int, dy: int) -> int:
     if dx:
-        bits = _move_x(bits, step, dx)
+        bits = _move(bits, step, dx, _X_BITS, _Y_BITS)
     if dy:
-        bits = _move_y(bits, step, dy)
+        bits = _move(bits, step, dy, _Y_BITS, _X_BITS)
     return bits
 
 
@@ -546,19 +541,14 @@ def _georadius_generic(ctx: Context, args: list[bytes], src_index: int, flags: i
             reply.append(item)
         return reply
 
-    if not found:
-        if ctx.db.delete(store_key):
-            ctx.notify(notify.GENERIC, "del", store_key)
-        return 0
     result = ZSetValue(size_hint=1 << 30)   # createZsetObject: a skiplist, converted below if it fits
     max_len = 0
     for member, score, dist, _lon, _lat in found:
         result.set(member, dist / shape.conversion if storedist else score)
         max_len = max(max_len, len(member))
     result.convert_if_needed(max_len)
-    ctx.db.set(store_key, result)
-    ctx.notify(notify.ZSET, "geosearchstore" if flags & _SEARCH else "georadiusstore", store_key)
-    return len(found)
+    event = "geosearchstore" if flags & _SEARCH else "georadiusstore"
+    return store_or_delete(ctx, store_key, result, notify.ZSET, event)   # nothing found: deletes store_key
 
 
 def georadius(ctx: Context, args: list[bytes]) -> Any:

@@ -12,6 +12,7 @@ from typing import Any
 
 from memdb import keyspace, notify
 from memdb.commands import messages
+from memdb.commands._typeutil import remove_from_dict, remove_members
 from memdb.commands.args import (
     INT64_MAX, INT64_MIN, LongDouble, format_long_double, parse_int, parse_int_range, parse_long_double)
 from memdb.commands.declare import command
@@ -111,24 +112,7 @@ def hsetnx(ctx: Context, args: list[bytes]) -> Any:
 
 
 def hdel(ctx: Context, args: list[bytes]) -> Any:
-    key = args[1]
-    value = _lookup(ctx, key)
-    if value is None:
-        return 0
-    deleted = 0
-    for field in args[2:]:
-        if field in value:
-            del value[field]
-            deleted += 1
-            if not value:
-                break
-    if deleted:
-        ctx.db.signal_modified(key)
-        ctx.notify(notify.HASH, "hdel", key)
-        if not value:
-            ctx.db.delete(key)
-            ctx.notify(notify.GENERIC, "del", key)
-    return deleted
+    return remove_members(ctx, args, HashValue, remove_from_dict, notify.HASH, "hdel")
 
 
 def hincrby(ctx: Context, args: list[bytes]) -> Any:

@@ -17,7 +17,8 @@ from typing import Any
 
 from memdb import notify
 from memdb.commands import messages
-from memdb.commands._typeutil import LONG_MAX, LONG_MIN, lookup, numkeys_finder, parse_long, parse_positive, parse_range
+from memdb.commands._typeutil import (
+    LONG_MIN, index_range, lookup, numkeys_finder, parse_long, parse_mpop, parse_positive, signal_or_delete)
 from memdb.commands.args import parse_timeout_ms
 from memdb.commands.declare import command
 from memdb.commands.spec import NULL_ARRAY, OK, Blocked, CommandError, Context
@@ -52,17 +53,8 @@ def _pop(value: ListValue, where: bytes) -> bytes:
 
 def _pop_many(ctx: Context, key: bytes, value: ListValue, where: bytes, count: int) -> list[bytes]:
     popped = [_pop(value, where) for _ in range(min(count, len(value)))]
-    _signal_or_delete(ctx, key, value, _POP_EVENTS[where])
+    signal_or_delete(ctx, key, value, notify.LIST, _POP_EVENTS[where])
     return popped
-
-
-def _signal_or_delete(ctx: Context, key: bytes, value: ListValue, event: str) -> None:
-    ctx.notify(notify.LIST, event, key)
-    if value:
-        ctx.db.signal_modified(key)
-    else:
-        ctx.db.delete(key)
-        ctx.notify(notify.GENERIC, "del", key)
 
 
 def _push(ctx: Context, key: bytes, value: ListValue | None, where: bytes, elements: list[bytes]) -> ListValue:
@@ -77,19 +69,6 @@ def _push(ctx: Context, key: bytes, value: ListValue | None, where: bytes, eleme
     ctx.db.signal_modified(key)
     ctx.notify(notify.LIST, _PUSH_EVENTS[where], key)
     return value
-
-
-def _range_bounds(start: int, end: int, length: int) -> tuple[int, int] | None:
-    """LRANGE/LTRIM index sanitising: [start, end] inclusive within the list, or None if empty."""
-    if start < 0:
-        start += length
-    if end < 0:
-        end += length
-    if start < 0:
-        start = 0
-    if start > end or start >= length:
-        return None
-    return start, min(end, length - 1)
 
 
 # -- push ---------------------------------------------------------------------------------------------------------
@@ -131,7 +110,7 @@ def _pop_command(ctx: Context, args: list[bytes], where: bytes) -> Any:
         return NULL_ARRAY if has_count else None
     if not has_count:
         popped = _pop(value, where)
-        _signal_or_delete(ctx, key, value, _POP_EVENTS[where])
+        signal_or_delete(ctx, key, value, notify.LIST, _POP_EVENTS[where])
         return popped
     if count == 0:
         return []
@@ -157,7 +136,7 @@ def lrange(ctx: Context, args: list[bytes]) -> Any:
     value = _lookup(ctx, args[1])
     if value is None:
         return []
-    bounds = _range_bounds(start, end, len(value))
+    bounds = index_range(start, end, len(value))
     if bounds is None:
         return []
     first, last = bounds
@@ -281,7 +260,7 @@ def lrem(ctx: Context, args: list[bytes]) -> Any:
             kept.reverse()
         value.clear()
         value.extend(kept)
-        _signal_or_delete(ctx, key, value, "lrem")
+        signal_or_delete(ctx, key, value, notify.LIST, "lrem")
     return removed
 
 
@@ -291,7 +270,7 @@ def ltrim(ctx: Context, args: list[bytes]) -> Any:
     value = _lookup(ctx, key)
     if value is None:
         return OK
-    bounds = _range_bounds(start, end, len(value))
+    bounds = index_range(start, end, len(value))
     if bounds is None:
         value.clear()
     else:
@@ -300,7 +279,7 @@ def ltrim(ctx: Context, args: list[bytes]) -> Any:
             value.pop()
         for _ in range(first):
             value.popleft()
-    _signal_or_delete(ctx, key, value, "ltrim")
+    signal_or_delete(ctx, key, value, notify.LIST, "ltrim")
     return OK
 
 
@@ -333,25 +312,6 @@ def rpoplpush(ctx: Context, args: list[bytes]) -> Any:
     return _move(ctx, args[1], args[2], RIGHT, LEFT)
 
 
-def _parse_mpop(args: list[bytes], numkeys_index: int) -> tuple[list[bytes], bytes, int]:
-    """LMPOP numkeys key [key ...] LEFT|RIGHT [COUNT count] (numkeys_index points at numkeys)."""
-    numkeys = parse_range(args[numkeys_index], 1, LONG_MAX, messages.NUMKEYS_POSITIVE)
-    where_index = numkeys_index + numkeys + 1
-    if where_index >= len(args):
-        raise CommandError(messages.SYNTAX)
-    where = _where(args[where_index])
-    count = -1
-    i = where_index + 1
-    while i < len(args):
-        if count == -1 and args[i].upper() == b"COUNT" and i < len(args) - 1:
-            count = parse_range(args[i + 1], 1, LONG_MAX, messages.COUNT_POSITIVE)
-            i += 2
-        else:
-            raise CommandError(messages.SYNTAX)
-    keys = args[numkeys_index + 1:where_index]
-    return keys, where, (1 if count == -1 else count)
-
-
 def _mpop(ctx: Context, keys: list[bytes], where: bytes, count: int) -> Any:
     """mpopGenericCommand: pop from the first non-empty list; None if there is none."""
     for key in keys:
@@ -363,7 +323,7 @@ def _mpop(ctx: Context, keys: list[bytes], where: bytes, count: int) -> Any:
 
 
 def lmpop(ctx: Context, args: list[bytes]) -> Any:
-    keys, where, count = _parse_mpop(args, 1)
+    keys, where, count = parse_mpop(args, 1, (LEFT, RIGHT))
     result = _mpop(ctx, keys, where, count)
     return NULL_ARRAY if result is None else result
 
@@ -410,7 +370,7 @@ def brpoplpush(ctx: Context, args: list[bytes]) -> Any:
 
 
 def blmpop(ctx: Context, args: list[bytes]) -> Any:
-    keys, where, count = _parse_mpop(args, 2)   # Redis checks numkeys/where/COUNT before the timeout
+    keys, where, count = parse_mpop(args, 2, (LEFT, RIGHT))   # Redis checks numkeys/where/COUNT before the timeout
     timeout_ms = _timeout(args[1])
     result = _mpop(ctx, keys, where, count)
     if result is None:

@@ -16,7 +16,9 @@ from typing import Any, Iterable
 
 from memdb import keyspace, notify
 from memdb.commands import messages
-from memdb.commands._typeutil import LONG_MAX, lookup, numkeys_finder, parse_positive, parse_range
+from memdb.commands._typeutil import (
+    LONG_MAX, lookup, numkeys_finder, parse_positive, parse_range, remove_from_dict, remove_members, signal_or_delete,
+    store_or_delete)
 from memdb.commands.args import is_int
 from memdb.commands.declare import command
 from memdb.commands.scanning import glob_match, parse_cursor, parse_scan_options, scan_page
@@ -71,25 +73,6 @@ def _add(value: SetValue, member: bytes) -> bool:
     return True
 
 
-def _store(ctx: Context, key: bytes, value: SetValue, event: str) -> int:
-    """Store a computed result at key (any previous value and TTL go); an empty result deletes key."""
-    if value:
-        ctx.db.set(key, value)
-        ctx.notify(notify.SET, event, key)
-    elif ctx.db.delete(key):
-        ctx.notify(notify.GENERIC, "del", key)
-    return len(value)
-
-
-def _dropped_if_empty(ctx: Context, key: bytes, value: SetValue, event: str) -> None:
-    ctx.notify(notify.SET, event, key)
-    if value:
-        ctx.db.signal_modified(key)
-    else:
-        ctx.db.delete(key)
-        ctx.notify(notify.GENERIC, "del", key)
-
-
 def _random_indexes(ctx: Context, size: int, count: int) -> list[int]:
     """count distinct indexes into a collection of `size` (count < size), ascending."""
     return sorted(ctx.rng.sample(range(size), count))
@@ -110,20 +93,7 @@ def sadd(ctx: Context, args: list[bytes]) -> Any:
 
 
 def srem(ctx: Context, args: list[bytes]) -> Any:
-    key = args[1]
-    value = _lookup(ctx, key)
-    if value is None:
-        return 0
-    removed = 0
-    for member in args[2:]:
-        if member in value:
-            del value[member]
-            removed += 1
-            if not value:
-                break
-    if removed:
-        _dropped_if_empty(ctx, key, value, "srem")
-    return removed
+    return remove_members(ctx, args, SetValue, remove_from_dict, notify.SET, "srem")
 
 
 def scard(ctx: Context, args: list[bytes]) -> Any:
@@ -159,7 +129,7 @@ def smove(ctx: Context, args: list[bytes]) -> Any:
     if member not in src_value:
         return 0
     del src_value[member]
-    _dropped_if_empty(ctx, source, src_value, "srem")
+    signal_or_delete(ctx, source, src_value, notify.SET, "srem")
     if dst_value is None:
         dst_value = SetValue()
         ctx.db.set(destination, dst_value)
@@ -180,7 +150,7 @@ def spop(ctx: Context, args: list[bytes]) -> Any:
             return None
         member = _member_at(value, ctx.rng.randrange(len(value)))
         del value[member]
-        _dropped_if_empty(ctx, key, value, "spop")
+        signal_or_delete(ctx, key, value, notify.SET, "spop")
         return member
     count = parse_positive(args[2])
     value = _lookup(ctx, key)
@@ -276,15 +246,15 @@ def sdiff(ctx: Context, args: list[bytes]) -> Any:
 
 
 def sinterstore(ctx: Context, args: list[bytes]) -> Any:
-    return _store(ctx, args[1], _new_set(_inter(_sets(ctx, args[2:]))), "sinterstore")
+    return store_or_delete(ctx, args[1], _new_set(_inter(_sets(ctx, args[2:]))), notify.SET, "sinterstore")
 
 
 def sunionstore(ctx: Context, args: list[bytes]) -> Any:
-    return _store(ctx, args[1], _new_set(_union(_sets(ctx, args[2:]))), "sunionstore")
+    return store_or_delete(ctx, args[1], _new_set(_union(_sets(ctx, args[2:]))), notify.SET, "sunionstore")
 
 
 def sdiffstore(ctx: Context, args: list[bytes]) -> Any:
-    return _store(ctx, args[1], _new_set(_diff(_sets(ctx, args[2:]))), "sdiffstore")
+    return store_or_delete(ctx, args[1], _new_set(_diff(_sets(ctx, args[2:]))), notify.SET, "sdiffstore")
 
 
 def sintercard(ctx: Context, args: list[bytes]) -> Any:

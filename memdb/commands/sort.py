@@ -8,11 +8,14 @@ after it reads a hash field; "#" is the element itself.
 
 Determinism
 -----------
-Redis loads a set (and a sorted set that it sorts) in hash-table order, and its qsort keeps that order among
-elements that compare equal (only possible with BY + ALPHA, where missing weights tie). memdb loads sets in
-insertion order (SetValue is an insertion-ordered dict) and sorted sets in score order, both the same on every
-node; `BY nosort` on a set returns that insertion order (Redis: its hash order). With STORE, Redis itself forces an
-ALPHA sort of a set, so stored results always agree.
+Redis loads a set (and a sorted set that it sorts) in hash-table order, and its qsort (glibc's merge sort) keeps
+that order among elements that compare equal. Only BY + ALPHA has such ties: sortCompare compares the weights
+alone there (equal or missing weights tie), while numeric ties fall back to comparing the elements. With BY and
+a LIMIT window, Redis sorts with its own pqsort instead, which is not stable; memdb runs a port of it (_pqsort),
+so ties in a list come out as in Redis. memdb loads sets in insertion order (SetValue is an insertion-ordered
+dict) and sorted sets in score order, both the same on every node; `BY nosort` on a set returns that insertion
+order (Redis: its hash order). With STORE, Redis itself forces an ALPHA sort of a set, so stored results always
+agree.
 Comparisons are on bytes: Redis's ALPHA without STORE uses strcoll(), which equals byte order in the C locale that
 memdb assumes (and stops at a NUL byte, which memdb doesn't).
 
@@ -24,11 +27,11 @@ from __future__ import annotations
 
 import functools
 from fractions import Fraction
-from typing import Any
+from typing import Any, Callable
 
 from memdb import notify
 from memdb.commands import messages
-from memdb.commands._typeutil import parse_long
+from memdb.commands._typeutil import parse_long, store_or_delete
 from memdb.commands.args import _strtod_exact as strtod_exact, parse_float
 from memdb.commands.declare import command
 from memdb.commands.spec import CommandError, Context
@@ -147,7 +150,7 @@ def _sort_generic(ctx: Context, args: list[bytes], readonly: bool) -> Any:
         else:
             elements = list(value)
         if not dontsort:
-            elements = _sorted(ctx, elements, sortby, alpha, desc, store_key is not None)
+            elements = _sorted(ctx, elements, sortby, alpha, desc, start, end)
         chosen = elements[start:end + 1] if end >= start else []
 
     if store_key is None:
@@ -158,16 +161,13 @@ def _sort_generic(ctx: Context, args: list[bytes], readonly: bool) -> Any:
         stored = [lookup_by_pattern(ctx, pattern, element) or b"" for element in chosen for pattern in gets]
     else:
         stored = chosen
-    if stored:
-        ctx.db.set(store_key, ListValue(stored))
-        ctx.notify(notify.LIST, "sortstore", store_key)
-    elif ctx.db.delete(store_key):
-        ctx.notify(notify.GENERIC, "del", store_key)
-    return len(stored)
+    return store_or_delete(ctx, store_key, ListValue(stored), notify.LIST, "sortstore")
 
 
 def _sorted(ctx: Context, elements: list[bytes], sortby: bytes | None, alpha: bool, desc: bool,
-            storing: bool) -> list[bytes]:
+            start: int, end: int) -> list[bytes]:
+    """The elements in sortCompare's order; only positions start..end are guaranteed when a BY + ALPHA sort has
+    ties (see _pqsort)."""
     if alpha:
         if sortby is None:
             keyed = [(element, element) for element in elements]
@@ -180,7 +180,13 @@ def _sorted(ctx: Context, elements: list[bytes], sortby: bytes | None, alpha: bo
                 else:
                     cmp = (a[1] > b[1]) - (a[1] < b[1])
                 return -cmp if desc else cmp
-            return [element for element, _ in sorted(keyed, key=functools.cmp_to_key(compare_alpha))]
+            if start != 0 or end != len(keyed) - 1:
+                # Redis sorts a LIMIT window with its own pqsort, which is not stable: reproduce it exactly
+                _pqsort(keyed, compare_alpha, start, end)
+            else:
+                # glibc's qsort (a merge sort) is stable, as is Python's
+                keyed.sort(key=functools.cmp_to_key(compare_alpha))
+            return [element for element, _ in keyed]
         keyed.sort(key=lambda pair: pair[1], reverse=desc)   # elements are distinct: no ties
         return [element for element, _ in keyed]
 
@@ -201,6 +207,84 @@ def _sorted(ctx: Context, elements: list[bytes], sortby: bytes | None, alpha: bo
     # (score, element) is a total order equal to sortCompare's (ties broken by binary comparison)
     scored.sort(reverse=desc)
     return [element for _, element in scored]
+
+
+Compare = Callable[[Any, Any], int]
+
+
+def _pqsort(items: list[Any], cmp: Compare, first: int, last: int) -> None:
+    """Redis's pqsort.c: the NetBSD qsort (Bentley & McIlroy) that skips partitions lying wholly outside
+    items[first..last], so that only that window ends up in order. It is not stable, and SORT BY ... ALPHA LIMIT
+    shows which of equal elements it leaves in the window, so the pivot choice, the fat partition and the
+    insertion sort of short partitions are kept step for step (7.0's version: no "swap_cnt == 0" switch to
+    insertion sort, which other Redis versions have). Redis recurses on the left part and loops on the right;
+    partitions are disjoint, so an explicit stack processes them in any order with the same result."""
+    def outside(lo: int, n: int) -> bool:
+        return (first < lo and last < lo) or (first > lo + n - 1 and last > lo + n - 1)
+
+    stack = [(0, len(items))]
+    while stack:
+        lo, n = stack.pop()
+        if n < 7:
+            _insertion_sort(items, cmp, lo, n)
+            continue
+        pm = lo + n // 2
+        if n > 7:
+            pl, pn = lo, lo + n - 1
+            if n > 40:
+                d = n // 8
+                pl = _med3(items, cmp, pl, pl + d, pl + 2 * d)
+                pm = _med3(items, cmp, pm - d, pm, pm + d)
+                pn = _med3(items, cmp, pn - 2 * d, pn - d, pn)
+            pm = _med3(items, cmp, pl, pm, pn)
+        items[lo], items[pm] = items[pm], items[lo]
+        pivot = items[lo]
+        pa = pb = lo + 1
+        pc = pd = lo + n - 1
+        while True:
+            while pb <= pc and (result := cmp(items[pb], pivot)) <= 0:
+                if result == 0:        # equal to the pivot: parked at the left end
+                    items[pa], items[pb] = items[pb], items[pa]
+                    pa += 1
+                pb += 1
+            while pb <= pc and (result := cmp(items[pc], pivot)) >= 0:
+                if result == 0:        # equal to the pivot: parked at the right end
+                    items[pc], items[pd] = items[pd], items[pc]
+                    pd -= 1
+                pc -= 1
+            if pb > pc:
+                break
+            items[pb], items[pc] = items[pc], items[pb]
+            pb += 1
+            pc -= 1
+        pn = lo + n
+        r = min(pa - lo, pb - pa)
+        _vecswap(items, lo, pb - r, r)
+        r = min(pd - pc, pn - pd - 1)
+        _vecswap(items, pb, pn - r, r)
+        if (r := pb - pa) > 1 and not outside(lo, r):
+            stack.append((lo, r))
+        if (r := pd - pc) > 1 and not outside(pn - r, r):
+            stack.append((pn - r, r))
+
+
+def _insertion_sort(items: list[Any], cmp: Compare, lo: int, n: int) -> None:
+    for pm in range(lo + 1, lo + n):
+        pl = pm
+        while pl > lo and cmp(items[pl - 1], items[pl]) > 0:
+            items[pl], items[pl - 1] = items[pl - 1], items[pl]
+            pl -= 1
+
+
+def _med3(items: list[Any], cmp: Compare, a: int, b: int, c: int) -> int:
+    if cmp(items[a], items[b]) < 0:
+        return b if cmp(items[b], items[c]) < 0 else (c if cmp(items[a], items[c]) < 0 else a)
+    return b if cmp(items[b], items[c]) > 0 else (a if cmp(items[a], items[c]) < 0 else c)
+
+
+def _vecswap(items: list[Any], a: int, b: int, n: int) -> None:
+    for i in range(n):                 # one by one, as swapfunc does (the ranges may overlap)
+        items[a + i], items[b + i] = items[b + i], items[a + i]
 
 
 def sort(ctx: Context, args: list[bytes]) -> Any:

@@ -24,8 +24,8 @@ from memdb.commands.args import INT64_MAX, is_int, parse_int, parse_timeout_ms
 from memdb.commands.declare import command
 from memdb.commands.spec import NULL_ARRAY, OK, Blocked, CommandError, Context, Map, SimpleString
 from memdb.commands.stream_type import (
-    INVALID_ENTRIES_READ, MAX_ID, MIN_ID, STREAM_LISTPACK_MAX_SIZE, STREAM_NODE_MAX_ENTRIES, UINT64_MAX, Group,
-    Nack, StreamID, StreamValue, decr_id, format_id, incr_id)
+    INVALID_ENTRIES_READ, MAX_ID, MIN_ID, STREAM_LISTPACK_MAX_SIZE, STREAM_NODE_MAX_ENTRIES, UINT64_MAX, Consumer,
+    Group, Nack, StreamID, StreamValue, decr_id, format_id, incr_id)
 
 STREAM_ID_MAX_CHARS = 127                # streamGenericParseIDOrReply's buffer
 XAUTOCLAIM_ATTEMPTS_FACTOR = 10
@@ -509,13 +509,7 @@ def _xread(ctx: Context, args: list[bytes], xreadgroup: bool) -> Any:
         start = incr_id(after) or after
         if groups:
             group = groups[index]
-            # Redis 7.0 looks the consumer up (refreshing its seen-time) or creates it only when serving.
-            consumer = group.consumers.get(consumer_name)
-            if consumer is None:
-                consumer = group.create_consumer(consumer_name, ctx.now_ms)
-                ctx.notify(notify.STREAM, "xgroup-createconsumer", key)
-            else:
-                consumer.seen_time = ctx.now_ms
+            consumer = _serving_consumer(ctx, key, group, consumer_name)
             if history:
                 reply = _serve_history(ctx, stream, consumer, start, count)
             else:
@@ -571,6 +565,28 @@ def _group_or_error(ctx: Context, key: bytes, group_name: bytes) -> tuple[Stream
     if group is None:
         raise CommandError(messages.nogroup_key_or_group(key, group_name))
     return stream, group
+
+
+def _serving_consumer(ctx: Context, key: bytes, group: Group, name: bytes) -> Consumer:
+    """The consumer that XREADGROUP serves or XCLAIM/XAUTOCLAIM claim for, its seen-time refreshed, or a new one
+    (with the "xgroup-createconsumer" event). Redis 7.0 does this only once something is served or claimed."""
+    consumer = group.consumers.get(name)
+    if consumer is None:
+        consumer = group.create_consumer(name, ctx.now_ms)
+        ctx.notify(notify.STREAM, "xgroup-createconsumer", key)
+    else:
+        consumer.seen_time = ctx.now_ms
+    return consumer
+
+
+def _hand_over(nack: Nack, stream_id: StreamID, consumer: Consumer) -> None:
+    """A claimed pending entry moves to consumer's PEL (out of its previous owner's, if it had one)."""
+    if nack.consumer is consumer:
+        return
+    if nack.consumer is not None:
+        del nack.consumer.pel[stream_id]
+    consumer.pel[stream_id] = nack
+    nack.consumer = consumer
 
 
 XGROUP_HELP = [
@@ -814,23 +830,13 @@ def xclaim(ctx: Context, args: list[bytes]) -> Any:
         if nack.consumer is not None and min_idle_ms and now - nack.delivery_time < min_idle_ms:
             continue
         if consumer is None:
-            # Redis 7.0 looks up (refreshing seen-time) or creates the consumer only once something is claimed.
-            consumer = group.consumers.get(args[3])
-            if consumer is None:
-                consumer = group.create_consumer(args[3], now)
-                ctx.notify(notify.STREAM, "xgroup-createconsumer", args[1])
-            else:
-                consumer.seen_time = now
-        if nack.consumer is not consumer and nack.consumer is not None:
-            del nack.consumer.pel[stream_id]
+            consumer = _serving_consumer(ctx, key, group, args[3])
+        _hand_over(nack, stream_id, consumer)
         nack.delivery_time = delivery_time
         if retry_count >= 0:
             nack.delivery_count = retry_count
         elif not justid:
             nack.delivery_count += 1
-        if nack.consumer is not consumer:
-            consumer.pel[stream_id] = nack
-            nack.consumer = consumer
         reply.append(format_id(stream_id) if justid else _entry(stream_id, stream.entries[stream_id]))
         changed = True
     if changed:
@@ -887,20 +893,11 @@ def xautoclaim(ctx: Context, args: list[bytes]) -> Any:
         if min_idle_ms and now - nack.delivery_time < min_idle_ms:
             continue
         if consumer is None:
-            consumer = group.consumers.get(args[3])
-            if consumer is None:
-                consumer = group.create_consumer(args[3], now)
-                ctx.notify(notify.STREAM, "xgroup-createconsumer", args[1])
-            else:
-                consumer.seen_time = now
-        if nack.consumer is not consumer:
-            del nack.consumer.pel[stream_id]
+            consumer = _serving_consumer(ctx, key, group, args[3])
+        _hand_over(nack, stream_id, consumer)
         nack.delivery_time = now
         if not justid:
             nack.delivery_count += 1
-        if nack.consumer is not consumer:
-            consumer.pel[stream_id] = nack
-            nack.consumer = consumer
         claimed.append(format_id(stream_id) if justid else _entry(stream_id, stream.entries[stream_id]))
         count -= 1
     following = next(pel_ids, None)       # the cursor: the next PEL entry, 0-0 at the end

@@ -23,8 +23,8 @@ from typing import Any, Iterable
 from memdb import notify
 from memdb.commands import messages
 from memdb.commands._typeutil import (
-    LONG_MAX, listpack_double_text, lookup, numkeys_finder, parse_long, parse_positive, parse_range, parse_score,
-    strtod)
+    LONG_MAX, index_range, listpack_double_text, lookup, numkeys_finder, parse_long, parse_mpop, parse_positive,
+    parse_range, parse_score, remove_members, signal_or_delete, store_or_delete, strtod)
 from memdb.commands.args import format_double, parse_timeout_ms
 from memdb.commands.declare import command
 from memdb.commands.scanning import glob_match, parse_cursor, parse_scan_options, scan_page
@@ -45,15 +45,6 @@ def _lookup(ctx: Context, key: bytes) -> ZSetValue | None:
     return lookup(ctx, key, ZSetValue)
 
 
-def _dropped_if_empty(ctx: Context, key: bytes, value: ZSetValue, event: str) -> None:
-    ctx.notify(notify.ZSET, event, key)
-    if value:
-        ctx.db.signal_modified(key)
-    else:
-        ctx.db.delete(key)
-        ctx.notify(notify.GENERIC, "del", key)
-
-
 def _with_scores(ctx: Context, entries: Iterable[tuple[bytes, float]]) -> list[Any]:
     if ctx.resp > 2:
         return [[member, Double(score)] for member, score in entries]
@@ -66,15 +57,6 @@ def _with_scores(ctx: Context, entries: Iterable[tuple[bytes, float]]) -> list[A
 
 def _members_reply(ctx: Context, entries: list[tuple[bytes, float]], withscores: bool) -> list[Any]:
     return _with_scores(ctx, entries) if withscores else [member for member, _ in entries]
-
-
-def _store(ctx: Context, key: bytes, value: ZSetValue, event: str) -> int:
-    if value:
-        ctx.db.set(key, value)
-        ctx.notify(notify.ZSET, event, key)
-    elif ctx.db.delete(key):
-        ctx.notify(notify.GENERIC, "del", key)
-    return len(value)
 
 
 # -- range specs ---------------------------------------------------------------------------------------------------
@@ -188,21 +170,8 @@ def _last_in_lex(value: ZSetValue, lo: LexBound, hi: LexBound) -> int | None:
     return index if _gte_min(value.at(index)[0], lo) else None
 
 
-def _rank_bounds(start: int, end: int, length: int) -> tuple[int, int] | None:
-    """Z*RANGE/ZREMRANGEBYRANK index sanitising: [start, end] inclusive, or None if empty."""
-    if start < 0:
-        start += length
-    if end < 0:
-        end += length
-    if start < 0:
-        start = 0
-    if start > end or start >= length:
-        return None
-    return start, min(end, length - 1)
-
-
 def _rank_range(value: ZSetValue, start: int, end: int, reverse: bool) -> list[tuple[bytes, float]]:
-    bounds = _rank_bounds(start, end, len(value))
+    bounds = index_range(start, end, len(value))
     if bounds is None:
         return []
     first, last = bounds
@@ -403,19 +372,7 @@ def zlexcount(ctx: Context, args: list[bytes]) -> Any:
 
 # -- removal -------------------------------------------------------------------------------------------------------
 def zrem(ctx: Context, args: list[bytes]) -> Any:
-    key = args[1]
-    value = _lookup(ctx, key)
-    if value is None:
-        return 0
-    removed = 0
-    for member in args[2:]:
-        if value.remove(member):
-            removed += 1
-            if not value:
-                break
-    if removed:
-        _dropped_if_empty(ctx, key, value, "zrem")
-    return removed
+    return remove_members(ctx, args, ZSetValue, ZSetValue.remove, notify.ZSET, "zrem")
 
 
 def zremrangebyrank(ctx: Context, args: list[bytes]) -> Any:
@@ -424,12 +381,12 @@ def zremrangebyrank(ctx: Context, args: list[bytes]) -> Any:
     value = _lookup(ctx, key)
     if value is None:
         return 0
-    bounds = _rank_bounds(start, end, len(value))
+    bounds = index_range(start, end, len(value))
     if bounds is None:
         return 0
     removed = value.remove_slice(bounds[0], bounds[1] + 1)
     if removed:
-        _dropped_if_empty(ctx, key, value, "zremrangebyrank")
+        signal_or_delete(ctx, key, value, notify.ZSET, "zremrangebyrank")
     return removed
 
 
@@ -442,7 +399,7 @@ def zremrangebyscore(ctx: Context, args: list[bytes]) -> Any:
     first, end = value.score_bounds(*spec)
     removed = value.remove_slice(first, end) if end > first else 0
     if removed:
-        _dropped_if_empty(ctx, key, value, "zremrangebyscore")
+        signal_or_delete(ctx, key, value, notify.ZSET, "zremrangebyscore")
     return removed
 
 
@@ -460,7 +417,7 @@ def zremrangebylex(ctx: Context, args: list[bytes]) -> Any:
         end += 1
     removed = value.remove_slice(first, end)
     if removed:
-        _dropped_if_empty(ctx, key, value, "zremrangebylex")
+        signal_or_delete(ctx, key, value, notify.ZSET, "zremrangebylex")
     return removed
 
 
@@ -511,7 +468,9 @@ def _zrange_generic(ctx: Context, args: list[bytes], key_index: int, store: byte
 
     value = _lookup(ctx, key)
     if value is None:
-        return [] if store is None else _store(ctx, store, ZSetValue(), "zrangestore")   # empty: deletes the dst
+        if store is None:
+            return []
+        return store_or_delete(ctx, store, ZSetValue(), notify.ZSET, "zrangestore")   # empty: deletes the dst
 
     if rangetype == RANK:
         entries = _rank_range(value, start, end, reverse)
@@ -525,7 +484,7 @@ def _zrange_generic(ctx: Context, args: list[bytes], key_index: int, store: byte
         result = ZSetValue(size_hint=len(entries) if rangetype == RANK else 0)
         for member, score in entries:
             result.insert(member, score)
-        return _store(ctx, store, result, "zrangestore")
+        return store_or_delete(ctx, store, result, notify.ZSET, "zrangestore")
     return _members_reply(ctx, entries, withscores)
 
 
@@ -674,7 +633,7 @@ def _zsetop(ctx: Context, args: list[bytes], numkeys_index: int, op: str, dest: 
     if dest is not None:
         if result:
             result.convert_if_needed(max(len(m) for m in results))
-        return _store(ctx, dest, result, _STORE_EVENTS[op])
+        return store_or_delete(ctx, dest, result, notify.ZSET, _STORE_EVENTS[op])
     return _members_reply(ctx, list(result.items()), withscores)
 
 
@@ -735,7 +694,7 @@ def zrandmember(ctx: Context, args: list[bytes]) -> Any:
 # -- pops ----------------------------------------------------------------------------------------------------------
 def _pop(ctx: Context, key: bytes, value: ZSetValue, from_max: bool, count: int) -> list[tuple[bytes, float]]:
     popped = [value.pop_at(-1 if from_max else 0) for _ in range(min(count, len(value)))]
-    _dropped_if_empty(ctx, key, value, "zpopmax" if from_max else "zpopmin")
+    signal_or_delete(ctx, key, value, notify.ZSET, "zpopmax" if from_max else "zpopmin")
     return popped
 
 
@@ -765,22 +724,8 @@ def zpopmax(ctx: Context, args: list[bytes]) -> Any:
 
 def _parse_mpop(args: list[bytes], numkeys_index: int) -> tuple[list[bytes], bool, int]:
     """ZMPOP numkeys key [key ...] MIN|MAX [COUNT count] -> (keys, from_max, count)."""
-    numkeys = parse_range(args[numkeys_index], 1, LONG_MAX, messages.NUMKEYS_POSITIVE)
-    where_index = numkeys_index + numkeys + 1
-    if where_index >= len(args):
-        raise CommandError(messages.SYNTAX)
-    where = args[where_index].upper()
-    if where not in (b"MIN", b"MAX"):
-        raise CommandError(messages.SYNTAX)
-    count = -1
-    i = where_index + 1
-    while i < len(args):
-        if count == -1 and args[i].upper() == b"COUNT" and i < len(args) - 1:
-            count = parse_range(args[i + 1], 1, LONG_MAX, messages.COUNT_POSITIVE)
-            i += 2
-        else:
-            raise CommandError(messages.SYNTAX)
-    return args[numkeys_index + 1:where_index], where == b"MAX", (1 if count == -1 else count)
+    keys, where, count = parse_mpop(args, numkeys_index, (b"MIN", b"MAX"))
+    return keys, where == b"MAX", count
 
 
 def _mpop(ctx: Context, keys: list[bytes], from_max: bool, count: int) -> Any:

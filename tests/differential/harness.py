@@ -19,6 +19,8 @@ Reply(kind, value)
 Differential(redis_conn, memdb)
     `.check(*args, normalize=None) -> (redis_value, memdb_value)`: runs args on both, applies normalize (a
     function of the parsed value, e.g. `sort_list`) to both values and asserts kind and value are equal.
+    `.check_clock_ms(*args)`: the same for a ms reply read off the clock (PTTL after PXAT): positive integers may
+    differ by the time the call took (the most the two clock reads can be apart), -1/-2 and errors stay exact.
     `.flush()`: FLUSHALL on Redis, a fresh keyspace for memdb, both back to db 0.
 Normalisers: `sort_list`, `sort_pairs` (flat k v k v arrays, e.g. HGETALL in RESP2), `unordered` (recursively
 sorts a list, for SMEMBERS-like replies), `as_set`, `approx_ms(tolerance_ms)` for PTTL-like integers,
@@ -32,6 +34,7 @@ from __future__ import annotations
 
 import atexit
 import dataclasses
+import math
 import os
 import random
 import shutil
@@ -302,6 +305,19 @@ class Differential:
 
     def check(self, *args: Any, normalize: Callable[[Any], Any] | None = None) -> tuple[Any, Any]:
         expected, actual = self.both(*args)
+        return self._compare(args, expected, actual, normalize)
+
+    def check_clock_ms(self, *args: Any) -> tuple[Any, Any]:
+        """For a reply in ms read off the clock (PTTL of a key with a PXAT/EXAT deadline): the two servers read
+        the clock at most the duration of this call apart, so positive integers may differ by that (rounded up,
+        + 1 ms for each side truncating to whole ms); usually 1-2 ms, more only when the machine stalled."""
+        started_s = time.monotonic()
+        expected, actual = self.both(*args)
+        tolerance_ms = math.ceil((time.monotonic() - started_s) * 1000) + 1
+        return self._compare(args, expected, actual, approx_ms(tolerance_ms))
+
+    def _compare(self, args: tuple[Any, ...], expected: Reply, actual: Reply,
+                 normalize: Callable[[Any], Any] | None) -> tuple[Any, Any]:
         ev, av = expected.value, actual.value
         if normalize is not None and not isinstance(ev, Error) and not isinstance(av, Error):
             ev, av = normalize(ev), normalize(av)

@@ -52,6 +52,25 @@ CASES = {
         ("MSET", "w_a", "2", "w_b", "2", "w_c", "1"), ("SORT", "z", "BY", "w_*"), ("SORT", "z", "BY", "w_*", "DESC"),
         ("SORT", "z", "BY", "w_*", "STORE", "d"), ("LRANGE", "d", "0", "-1"), ("OBJECT", "ENCODING", "z"),
     ],
+    # BY + ALPHA ties (equal or missing weights) with a LIMIT window: Redis's pqsort is not stable, so which tied
+    # element lands in the window follows its pivots (lists of < 7, 7, 8..40 and > 40 elements take different
+    # paths). Found by test_sort_machine: the first two commands.
+    "alpha-ties": [
+        ("RPUSH", "l", "1", "1", "1", "2", "1", "1", "1"), ("SORT", "l", "BY", "w_*", "LIMIT", "0", "1", "ALPHA"),
+        ("SORT", "l", "BY", "w_*", "ALPHA", "DESC", "LIMIT", "4", "3"), ("SORT", "l", "BY", "w_*", "ALPHA"),
+        ("RPUSH", "m", "a", "b", "c", "d", "e", "f", "g", "h"),
+        ("MSET", "w_a", "1", "w_b", "1", "w_c", "1", "w_d", "1", "w_e", "0", "w_f", "1", "w_g", "1"),
+        ("SORT", "m", "BY", "w_*", "ALPHA", "LIMIT", "0", "3"), ("SORT", "m", "BY", "w_*", "ALPHA", "LIMIT", "2", "3"),
+        ("SORT", "m", "BY", "w_*", "ALPHA", "DESC", "LIMIT", "1", "4"),
+        ("SORT", "m", "BY", "w_*", "ALPHA", "LIMIT", "1", "-1"),
+        ("SORT", "m", "BY", "w_*", "ALPHA", "LIMIT", "0", "8"), ("SORT", "m", "BY", "w_*", "ALPHA", "DESC"),
+        ("SORT", "m", "BY", "w_*", "ALPHA", "LIMIT", "0", "2", "GET", "#", "GET", "w_*", "STORE", "d"),
+        ("LRANGE", "d", "0", "-1"), ("RPUSH", "x", "x", "y", "z", "x", "y"),
+        ("SORT", "x", "BY", "w_*", "ALPHA", "LIMIT", "1", "2"),
+        ("RPUSH", "big", *[f"e{i % 45}" for i in range(60)]),       # e40..e44 have no weight
+        ("MSET", *[part for i in range(40) for part in (f"w_e{i}", str(i % 3))]),
+    ] + [("SORT", "big", "BY", "w_*", "ALPHA", *order, "LIMIT", start, count)
+         for order in ((), ("DESC",)) for start, count in (("0", "5"), ("20", "7"), ("55", "10"), ("1", "-1"))],
 }
 
 

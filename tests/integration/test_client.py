@@ -9,8 +9,8 @@ import grpc
 import pytest
 import redis
 
-from memdb.client import (AsyncClient, Client, ConnectionError, CrossSlotError, DataError, ResponseError,
-                          TimeoutError, WrongTypeError)
+from memdb.client import (AsyncClient, Client, ConnectionError, CrossSlotError, DataError, NoScriptError,
+                          ResponseError, TimeoutError, WrongTypeError)
 from memdb.client.aio import _Shard, _Topology
 from memdb.cluster import NUM_SLOTS, key_slot
 from memdb.generated import memdb_pb2 as pb
@@ -456,6 +456,8 @@ def test_two_shards_route_by_slot(two_shards):
         db.set(k0, 1)
         db.set(k1, 1)
         assert db.evalsha(sha, 1, k0, 5) == 6 and db.evalsha(sha, 1, k1, 7) == 8
+        with pytest.raises(NoScriptError):
+            db.evalsha("0" * 40, 1, k1)
         assert db.eval("return redis.call('GET', KEYS[1])", 1, k1) == b"8"
     with Client(seeds, read_from="replica") as reader:
         assert [reader.get(k) for k in keys[:10]] == [k.encode() for k in keys[:10]]

@@ -7,7 +7,7 @@ import grpc
 import pytest
 
 from memdb.client import (AsyncClient, Client, ClusterDownError, ConnectionError, CrossSlotError, DataError,
-                          MemdbError, ReadOnlyError, ResponseError, TimeoutError, WrongTypeError)
+                          MemdbError, NoScriptError, ReadOnlyError, ResponseError, TimeoutError, WrongTypeError)
 from memdb.client import aio
 from memdb.client.commands import _pairs, _pop_pairs
 from memdb.client.exceptions import error_from_reply
@@ -48,6 +48,7 @@ def test_error_replies_raise_typed_exceptions():
     assert type(error_from_reply("READONLY You can't write")) is ReadOnlyError
     assert type(error_from_reply("CLUSTERDOWN Hash slot not served")) is ClusterDownError
     assert type(error_from_reply("CROSSSLOT Keys")) is CrossSlotError
+    assert type(error_from_reply("NOSCRIPT No matching script")) is NoScriptError
     assert type(error_from_reply("ERR unknown command")) is ResponseError
     for cls in (WrongTypeError, ReadOnlyError, ClusterDownError, CrossSlotError, TimeoutError, ConnectionError):
         assert issubclass(cls, MemdbError)
