@@ -116,6 +116,16 @@ def parse_mpop(args: list[bytes], numkeys_index: int,
     return args[numkeys_index + 1:where_index], where, (1 if count == -1 else count)
 
 
+def leading_flags(args: list[bytes], index: int, names: tuple[bytes, ...]) -> tuple[frozenset[bytes], int]:
+    """ZADD/GEOADD's options: the flags among `names` (upper-case, any case accepted, repeats allowed) from
+    args[index] up to the first other argument, and that argument's index."""
+    flags = set()
+    while index < len(args) and (flag := args[index].upper()) in names:
+        flags.add(flag)
+        index += 1
+    return frozenset(flags), index
+
+
 def parse_long(arg: bytes, message: str = messages.NOT_INTEGER) -> int:
     """getLongFromObjectOrReply / getLongLongFromObjectOrReply (string2ll)."""
     if not is_int(arg):

@@ -20,7 +20,7 @@ from typing import Any
 
 from memdb import notify
 from memdb.commands import messages, zsets
-from memdb.commands._typeutil import lookup, store_or_delete
+from memdb.commands._typeutil import leading_flags, lookup, store_or_delete
 from memdb.commands.args import LongDouble, format_long_double, parse_float, parse_int
 from memdb.commands.declare import command
 from memdb.commands.spec import NULL_ARRAY, CommandError, Context, Double
@@ -341,18 +341,8 @@ def _distance_reply(value: float) -> bytes:
 
 # -- commands ---------------------------------------------------------------------------------------------------------
 def geoadd(ctx: Context, args: list[bytes]) -> Any:
-    index = 2
-    nx = xx = False
-    while index < len(args):
-        opt = args[index].upper()
-        if opt == b"NX":
-            nx = True
-        elif opt == b"XX":
-            xx = True
-        elif opt != b"CH":
-            break
-        index += 1
-    if (len(args) - index) % 3 or (nx and xx):
+    flags, index = leading_flags(args, 2, (b"NX", b"XX", b"CH"))
+    if (len(args) - index) % 3 or {b"NX", b"XX"} <= flags:
         raise CommandError(messages.SYNTAX)
     zadd_args = [b"zadd", args[1], *args[2:index]]
     for i in range(index, len(args), 3):
@@ -368,10 +358,8 @@ def _lookup(ctx: Context, key: bytes) -> ZSetValue | None:
 
 
 def geopos(ctx: Context, args: list[bytes]) -> Any:
-    value = _lookup(ctx, args[1])
     reply: list[Any] = []
-    for member in args[2:]:
-        score = None if value is None else value.score(member)
+    for score in zsets.member_scores(ctx, args[1], args[2:]):
         if score is None:
             reply.append(NULL_ARRAY)
         else:
@@ -398,22 +386,19 @@ def geodist(ctx: Context, args: list[bytes]) -> Any:
 
 
 def geohash(ctx: Context, args: list[bytes]) -> Any:
-    value = _lookup(ctx, args[1])
-    reply: list[Any] = []
-    for member in args[2:]:
-        score = None if value is None else value.score(member)
-        if score is None:
-            reply.append(None)
-            continue
-        lon, lat = decode_score(score)
-        # re-encoded on the standard latitude range -90..90 so that the string is a standard geohash
-        bits = encode(lon, lat, 26, -90.0, 90.0, -180.0, 180.0) or 0
-        chars = bytearray()
-        for i in range(11):
-            idx = 0 if i == 10 else (bits >> (52 - (i + 1) * 5)) & 0x1F
-            chars.append(_GEOALPHABET[idx])
-        reply.append(bytes(chars))
-    return reply
+    return [None if score is None else _geohash_text(score) for score in zsets.member_scores(ctx, args[1], args[2:])]
+
+
+def _geohash_text(score: float) -> bytes:
+    """GEOHASH's 11-character string for a stored score."""
+    lon, lat = decode_score(score)
+    # re-encoded on the standard latitude range -90..90 so that the string is a standard geohash
+    bits = encode(lon, lat, 26, -90.0, 90.0, -180.0, 180.0) or 0
+    chars = bytearray()
+    for i in range(11):
+        idx = 0 if i == 10 else (bits >> (52 - (i + 1) * 5)) & 0x1F
+        chars.append(_GEOALPHABET[idx])
+    return bytes(chars)
 
 
 _COORDS, _MEMBER, _NOSTORE, _SEARCH, _SEARCHSTORE = 1, 2, 4, 8, 16

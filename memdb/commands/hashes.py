@@ -12,7 +12,7 @@ from typing import Any
 
 from memdb import keyspace, notify
 from memdb.commands import messages
-from memdb.commands._typeutil import remove_from_dict, remove_members
+from memdb.commands._typeutil import lookup, remove_from_dict, remove_members
 from memdb.commands.args import (
     INT64_MAX, INT64_MIN, LongDouble, format_long_double, parse_int, parse_int_range, parse_long_double)
 from memdb.commands.declare import command
@@ -43,10 +43,7 @@ def _convert(value: HashValue) -> None:
 
 
 def _lookup(ctx: Context, key: bytes) -> HashValue | None:
-    value = ctx.db.get(key, ctx.now_ms, ctx.is_replica_read)
-    if value is not None and not isinstance(value, HashValue):
-        raise CommandError(messages.WRONGTYPE)
-    return value
+    return lookup(ctx, key, HashValue)
 
 
 def _lookup_or_create(ctx: Context, key: bytes) -> HashValue:

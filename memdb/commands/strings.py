@@ -14,6 +14,7 @@ from typing import Any
 
 from memdb import keyspace, notify
 from memdb.commands import messages
+from memdb.commands._typeutil import lookup
 from memdb.commands.args import (
     INT64_MAX, INT64_MIN, PROTO_MAX_BULK_LEN, LongDouble, format_long_double, is_int, parse_int, parse_long_double)
 from memdb.commands.declare import command
@@ -49,10 +50,7 @@ def string_encoding(value: bytes) -> str:
 # -- lookups --------------------------------------------------------------------------------------------------------
 def lookup_string(ctx: Context, key: bytes) -> bytes | None:
     """The string at key, None if missing; WRONGTYPE for any other type."""
-    value = ctx.db.get(key, ctx.now_ms, ctx.is_replica_read)
-    if value is not None and not isinstance(value, bytes):
-        raise CommandError(messages.WRONGTYPE)
-    return value
+    return lookup(ctx, key, bytes)
 
 
 def _check_length(current: int, extra: int) -> None:

@@ -23,8 +23,8 @@ from typing import Any, Iterable
 from memdb import notify
 from memdb.commands import messages
 from memdb.commands._typeutil import (
-    LONG_MAX, index_range, listpack_double_text, lookup, numkeys_finder, parse_long, parse_mpop, parse_positive,
-    parse_range, parse_score, remove_members, signal_or_delete, store_or_delete, strtod)
+    LONG_MAX, index_range, leading_flags, listpack_double_text, lookup, numkeys_finder, parse_long, parse_mpop,
+    parse_positive, parse_range, parse_score, remove_members, signal_or_delete, store_or_delete, strtod)
 from memdb.commands.args import format_double, parse_timeout_ms
 from memdb.commands.declare import command
 from memdb.commands.scanning import glob_match, parse_cursor, parse_scan_options, scan_page
@@ -224,25 +224,9 @@ def _lex_range(value: ZSetValue, lo: LexBound, hi: LexBound, reverse: bool, offs
 # -- ZADD / ZINCRBY ------------------------------------------------------------------------------------------------
 def _zadd_generic(ctx: Context, args: list[bytes], incr: bool) -> Any:
     """zaddGenericCommand: options, then score-member pairs; all scores are parsed before anything changes."""
-    nx = xx = gt = lt = ch = False
-    index = 2
-    while index < len(args):
-        opt = args[index].upper()
-        if opt == b"NX":
-            nx = True
-        elif opt == b"XX":
-            xx = True
-        elif opt == b"CH":
-            ch = True
-        elif opt == b"INCR":
-            incr = True
-        elif opt == b"GT":
-            gt = True
-        elif opt == b"LT":
-            lt = True
-        else:
-            break
-        index += 1
+    flags, index = leading_flags(args, 2, (b"NX", b"XX", b"CH", b"INCR", b"GT", b"LT"))
+    nx, xx, ch, gt, lt = (name in flags for name in (b"NX", b"XX", b"CH", b"GT", b"LT"))
+    incr = incr or b"INCR" in flags
     elements = len(args) - index
     if elements % 2 or not elements:
         raise CommandError(messages.SYNTAX)
@@ -315,13 +299,14 @@ def zscore(ctx: Context, args: list[bytes]) -> Any:
     return None if score is None else Double(score)
 
 
+def member_scores(ctx: Context, key: bytes, members: list[bytes]) -> list[float | None]:
+    """ZMSCORE/GEOPOS/GEOHASH: each member's score, None where it is absent (all None if the key is missing)."""
+    value = _lookup(ctx, key)
+    return [None if value is None else value.score(member) for member in members]
+
+
 def zmscore(ctx: Context, args: list[bytes]) -> Any:
-    value = _lookup(ctx, args[1])
-    reply = []
-    for member in args[2:]:
-        score = None if value is None else value.score(member)
-        reply.append(None if score is None else Double(score))
-    return reply
+    return [None if score is None else Double(score) for score in member_scores(ctx, args[1], args[2:])]
 
 
 def _rank_command(ctx: Context, args: list[bytes], reverse: bool) -> Any:
