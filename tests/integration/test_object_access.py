@@ -38,6 +38,10 @@ def test_access_clocks_are_node_local_and_follow_the_policy(cluster):
 
     assert primary.config_set("maxmemory-policy", "allkeys-lfu") is True
     primary.set("hot", "v")
+    deadline = time.monotonic() + 5
+    while replica.exists("hot") == 0:                     # replicas apply a moment later
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
     assert primary.object("freq", "hot") == 5             # LFU_INIT_VAL
     primary.get("hot")
     assert primary.object("freq", "hot") == 6             # the first access always counts
