@@ -85,7 +85,9 @@ class _Redirect(Exception):
 
 class LogClient:
     STALL_S = 0.3            # in-flight batches with no answer this long: the node is stuck, go elsewhere
-    SUSPECT_S = 1.5          # ... and do not go back to it (nor follow hints to it) for this long
+    # ... and do not go back to it (nor follow hints to it) for this long: longer than a txlog election (0.25-0.5 s),
+    # so a paused leader has been replaced by then, yet short, since a slow leader can be taken for a stalled one.
+    SUSPECT_S = 0.6
     IDLE_STREAM_S = 5.0      # an Append stream with nothing to send is closed after this long
     def __init__(self, addresses: list[str], log_name: str, writer_id: str | None = None,
                  max_inflight_batches: int = 8, max_batch_items: int = 8192, append_timeout_s: float = 10.0):
@@ -201,14 +203,19 @@ class LogClient:
                 # a node at a different address, so only a hint that is one of ours can be followed.
                 self.leader_address = redirect.hint if redirect.hint in self.addresses and \
                     not self._suspected(redirect.hint) else None
-                if not redirect.hint or redirect.hint == address:
+                if self.leader_address is None or redirect.hint == address:
+                    # No leader known yet (an election is on): ask around again soon; elections take 0.25-0.5 s.
                     await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, 0.2)
+                    backoff = min(backoff * 2, 0.05)
             except grpc.aio.AioRpcError as exc:
                 log.debug("append stream to %s failed: %s", address, exc.code())
                 self.leader_address = None
+                if exc.code() == grpc.StatusCode.UNAVAILABLE:
+                    # Down (connection refused or reset): followers keep naming it as leader until they elect
+                    # another, so do not follow their hints back to it meanwhile.
+                    self._suspects[address] = asyncio.get_running_loop().time() + self.SUSPECT_S
                 await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 0.2)
+                backoff = min(backoff * 2, 0.05)
             self._expire()
             if not self._inflight and not self._queue and not self._special:
                 return   # idle: the next append starts a new sender
