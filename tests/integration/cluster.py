@@ -1,6 +1,7 @@
 """A real memdb cluster for tests: the same plan and supervisor `memdb cluster up` uses, in a temp dir."""
 from __future__ import annotations
 
+import os
 import random
 import signal
 import time
@@ -43,6 +44,19 @@ class RunningCluster:
             if p.poll() is None:
                 p.send_signal(signal.SIGCONT)
         self.supervisor.stop_all(timeout_s=3)
+        # Processes started by `memdb chaos restart` (another process) are only in pids.json: stop them too,
+        # making sure the pid is still one of this cluster's (its command line names the cluster directory).
+        ours = {p.pid for p in self.supervisor.procs.values()}
+        for pid in lc.read_pids(self.plan).values():
+            if pid in ours:
+                continue
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    if self.plan.directory.encode() not in f.read():
+                        continue
+                os.kill(pid, signal.SIGKILL)
+            except (FileNotFoundError, ProcessLookupError):
+                pass
 
     def node(self, name: str) -> lc.NodePlan:
         return next(n for n in self.plan.nodes if n.name == name)
