@@ -38,7 +38,7 @@ import tempfile
 import time
 from typing import Callable, Iterator
 
-from bench.run import HOST, ROOT, Memdb, Redis, _encode, log, resp, run_async, wait_for
+from bench.run import HOST, ROOT, Memdb, Redis, _encode, log, read_replies, resp, run_async, wait_for
 
 CONNECTIONS = 8
 PIPELINE = 256            # commands in flight per connection (memdb's server allows 1024)
@@ -132,25 +132,16 @@ async def _load(target: Callable[[], int], commands: Iterator[bytes], conns: int
                     return
                 retry, moved = [], False
                 w.write(b"".join(batch))
-                got = 0
-                while got < len(batch):
-                    reply = reader.gets()
-                    if reply is False:
-                        data = await r.read(1 << 16)
-                        if not data:
-                            raise ConnectionError("server closed the connection")
-                        reader.feed(data)
-                        continue
+                for command, reply in zip(batch, await read_replies(r, reader, len(batch))):
                     if isinstance(reply, hiredis.ReplyError):
                         text = str(reply)
                         if text.startswith(("TRYAGAIN", "READONLY")) and counts["retries"] < MAX_RETRIES:
                             counts["retries"] += 1
-                            retry.append(batch[got])
+                            retry.append(command)
                             moved = moved or text.startswith("READONLY")
                         else:
                             counts["errors"] += 1
                             counts["first_error"] = counts["first_error"] or text
-                    got += 1
                 counts["commands"] += len(batch) - len(retry)
                 if retry:
                     await asyncio.sleep(0.05)

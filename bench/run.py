@@ -177,6 +177,21 @@ def resp(port: int, *args: str, timeout_s: float = 2.0):
             reader.feed(data)
 
 
+async def read_replies(r: asyncio.StreamReader, reader, count: int) -> list:
+    """The next `count` RESP replies from `r` (a hiredis.Reader parses; error replies come as ReplyError)."""
+    replies = []
+    while len(replies) < count:
+        reply = reader.gets()
+        if reply is False:
+            data = await r.read(1 << 16)
+            if not data:
+                raise ConnectionError("server closed the connection")
+            reader.feed(data)
+            continue
+        replies.append(reply)
+    return replies
+
+
 def wait_for(cond, timeout_s: float, what: str) -> None:
     deadline = time.monotonic() + timeout_s
     last = None
@@ -373,16 +388,7 @@ async def _resp_gen(port: int, test: str, conns: int, pipeline: int, wait: bool,
                     i += 1
                 t0 = time.perf_counter()
                 w.write(b"".join(parts))
-                got, expect = 0, pipeline * per_op
-                while got < expect:
-                    reply = reader.gets()
-                    if reply is False:
-                        data = await r.read(1 << 16)
-                        if not data:
-                            raise ConnectionError("server closed the connection")
-                        reader.feed(data)
-                        continue
-                    got += 1
+                for reply in await read_replies(r, reader, pipeline * per_op):
                     if isinstance(reply, hiredis.ReplyError):
                         counts["errors"] += 1
                         counts["first_error"] = counts["first_error"] or str(reply)
