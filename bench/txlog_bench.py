@@ -106,7 +106,8 @@ async def main_async(args) -> None:
                 plan.append((shape, appenders, batch))
     with tempfile.TemporaryDirectory() as tmp:
         disk_before = disk_probe(tmp)
-        cluster = start_txlog_cluster(tmp, logs=("shard0",), extra_args=("--log-level", "INFO"))
+        cluster = start_txlog_cluster(tmp, logs=("shard0",), extra_args=("--log-level", "INFO"),
+                                      wire=args.transport == "wire")
         try:
             addresses = cluster.addresses
             leader = await wait_for_leader(addresses, "shard0")
@@ -151,6 +152,8 @@ async def main_async(args) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
+    parser.add_argument("--transport", choices=("wire", "grpc"), default="wire",
+                        help="what peers and appenders use: the txlog wire (as memdb's cluster does) or gRPC")
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--shape", choices=("shared", "separate", "both"), default="both")
     parser.add_argument("--profile", default="", help="row to profile the leader in, as SHAPE:NxB")

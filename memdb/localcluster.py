@@ -7,8 +7,9 @@ Layout of DIR (default ./memdb-data):
   txlog-<zone>/         LMDB environment of the zone's txlog node
   logs/<node>.log       each process's output
   faults.json           the zone simulator's current faults (written by `memdb chaos`, read by the zone proxies)
-Ports from the base port P: P = primary endpoint, P+1..P+3 = txlog a,b,c, P+10.. per shard three data nodes,
-P+100.. the cross-zone routes of the zone proxies.
+Ports from the base port P: P = primary endpoint, P+1..P+3 = txlog a,b,c (gRPC), P+4..P+6 = their txlog wire
+ports (txlog/wire.py), P+10.. per shard three data nodes, P+100.. the cross-zone routes of the zone proxies (two
+ports per route: gRPC and wire).
 
 Every connection that crosses zones goes through the source zone's proxy (memdb/zonenet.py), so latency and
 partitions injected by `memdb chaos` are real on the wire: a process in zone X reaches a txlog node in zone Y at
@@ -38,10 +39,16 @@ class NodePlan:
     port: int
     shard: str = ""
     grpc_port: int = 0
+    wire_port: int = 0      # txlog nodes: the txlog wire's port (txlog/wire.py); 0 = gRPC only
 
     @property
     def address(self) -> str:
         return f"{HOST}:{self.port}"
+
+    @property
+    def txlog_address(self) -> str:
+        """A txlog node as its peers and data nodes name it: HOST:PORT+WIREPORT (gRPC, then the wire)."""
+        return f"{HOST}:{self.port}+{self.wire_port}" if self.wire_port else self.address
 
 
 @dataclasses.dataclass
@@ -51,6 +58,7 @@ class RoutePlan:
     dst: str
     target: str             # node name
     port: int
+    wire_port: int = 0      # a second forwarded port, to the target's wire port
 
 
 @dataclasses.dataclass
@@ -70,7 +78,8 @@ class ClusterPlan:
     @classmethod
     def make(cls, directory: str, base_port: int, shards: int, grpc_tls_dir: str = "",
              zone_proxies: bool = True) -> "ClusterPlan":
-        nodes = [NodePlan(f"txlog-{z}", z, "txlog", base_port + 1 + i) for i, z in enumerate(ZONES)]
+        nodes = [NodePlan(f"txlog-{z}", z, "txlog", base_port + 1 + i, wire_port=base_port + 4 + i)
+                 for i, z in enumerate(ZONES)]
         port = base_port + 10
         for s in range(shards):
             for z in ZONES:
@@ -80,8 +89,8 @@ class ClusterPlan:
         for src in ZONES if zone_proxies else ():
             for t in nodes:
                 if t.kind == "txlog" and t.zone != src:
-                    routes.append(RoutePlan(src, t.zone, t.name, port))
-                    port += 1
+                    routes.append(RoutePlan(src, t.zone, t.name, port, wire_port=port + 1))
+                    port += 2
         nodes += [NodePlan(f"zonenet-{z}", z, "zonenet", next(r.port for r in routes if r.src == z))
                   for z in ZONES if zone_proxies]
         nodes.append(NodePlan("endpoint", "", "endpoint", base_port, shard="shard0"))
@@ -94,9 +103,9 @@ class ClusterPlan:
     def address_from(self, zone: str, target: NodePlan) -> str:
         """How a process in `zone` reaches `target`: directly in its own zone, else through its zone's proxy."""
         if not zone or target.zone == zone or not self.zone_proxies:
-            return target.address
+            return target.txlog_address if target.kind == "txlog" else target.address
         route = next(r for r in self.routes if r.src == zone and r.target == target.name)
-        return f"{HOST}:{route.port}"
+        return f"{HOST}:{route.port}+{route.wire_port}" if route.wire_port else f"{HOST}:{route.port}"
 
     def grpc_tls_arguments(self) -> list[str]:
         if not self.grpc_tls_dir:
@@ -151,7 +160,7 @@ class ClusterPlan:
         if node.kind == "txlog":
             peers = [a for t in self.by_kind("txlog")
                      for a in ("--peer", f"{t.zone}={self.address_from(node.zone, t)}")]
-            return [py, "-m", "txlog.server", "--id", node.zone, "--listen", node.address, *peers,
+            return [py, "-m", "txlog.server", "--id", node.zone, "--listen", node.txlog_address, *peers,
                     "--data", self.path(f"txlog-{node.zone}"), "--logs", ",".join(self.logs())]
         if node.kind == "data":
             role = "primary" if node.zone == "a" else "replica"
@@ -161,7 +170,9 @@ class ClusterPlan:
                     "--txlog", ",".join(self.txlog_addresses(node.zone)), *self.grpc_tls_arguments()]
         if node.kind == "zonenet":
             routes = [a for r in self.routes if r.src == node.zone
-                      for a in ("--route", f"{r.port}={self.node(r.target).address}/{r.src}-{r.dst}")]
+                      for port, target in ((r.port, self.node(r.target).address),
+                                           (r.wire_port, f"{HOST}:{self.node(r.target).wire_port}"))
+                      if port for a in ("--route", f"{port}={target}/{r.src}-{r.dst}")]
             return [py, "-m", "memdb.zonenet", "--zone", node.zone, "--faults", self.path("faults.json"), *routes]
         data = [n.address for n in self.by_kind("data") if n.shard == node.shard]
         return [py, "-m", "memdb.endpoint", "--listen", node.address, "--nodes", ",".join(data)]
@@ -188,8 +199,11 @@ class Supervisor:
         self.procs: dict[str, subprocess.Popen] = {}
 
     def start_all(self) -> None:
-        ports = ([(n.name, n.port) for n in self.plan.nodes] + [(f"{n.name}-grpc", n.grpc_port) for n in
-                 self.plan.nodes if n.grpc_port] + [(f"route-{r.src}-{r.dst}", r.port) for r in self.plan.routes])
+        ports = ([(n.name, n.port) for n in self.plan.nodes] +
+                 [(f"{n.name}-grpc", n.grpc_port) for n in self.plan.nodes if n.grpc_port] +
+                 [(f"{n.name}-wire", n.wire_port) for n in self.plan.nodes if n.wire_port] +
+                 [(f"route-{r.src}-{r.dst}", r.port) for r in self.plan.routes] +
+                 [(f"route-{r.src}-{r.dst}-wire", r.wire_port) for r in self.plan.routes if r.wire_port])
         busy = [(name, port) for name, port in ports if not port_is_free(port)]
         if busy:
             raise SystemExit(f"ports in use: {', '.join(f'{name}:{port}' for name, port in busy)} "

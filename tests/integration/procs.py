@@ -83,9 +83,11 @@ class TxlogCluster:
 
 
 def start_txlog_cluster(data_root: str, logs=("cluster", "shard0"), ids=("a", "b", "c"),
-                        extra_args: tuple[str, ...] = ()) -> TxlogCluster:
-    ports = free_ports(len(ids))
-    peers = {i: f"127.0.0.1:{p}" for i, p in zip(ids, ports)}
+                        extra_args: tuple[str, ...] = (), wire: bool = False) -> TxlogCluster:
+    """Three txlog nodes; with wire=True each also serves the txlog wire and is named HOST:PORT+WIREPORT, so
+    peers and LogClients use the wire (gRPC stays up for Status, Trim and gRPC clients)."""
+    ports = free_ports(2 * len(ids) if wire else len(ids))
+    peers = {i: f"127.0.0.1:{ports[k]}" + (f"+{ports[len(ids) + k]}" if wire else "") for k, i in enumerate(ids)}
     peer_args = [a for i, addr in peers.items() for a in ("--peer", f"{i}={addr}")]
     nodes = {}
     for i in ids:

@@ -20,6 +20,7 @@ import pytest
 
 from tests.integration.procs import TxlogCluster, start_txlog_cluster, wait_for_leader
 from txlog import server as txserver
+from txlog import wire
 from txlog.client import ConditionFailed, InvalidAppend, LogClient, LogTrimmed, LogUnavailable, StaleEpoch
 from txlog.generated import txlog_pb2 as pb
 from txlog.generated import txlog_pb2_grpc as pb_grpc
@@ -28,15 +29,21 @@ LOG = "shard0"
 pytestmark = pytest.mark.timeout(90)
 
 
+def grpc_address(address: str) -> str:
+    return wire.split_address(address)[0]
+
+
 def run(coro, timeout_s: float = 60.0):
     async def bounded():
         return await asyncio.wait_for(coro, timeout_s)
     return asyncio.run(bounded())
 
 
-@pytest.fixture
-def cluster(tmp_path):
-    c = start_txlog_cluster(str(tmp_path), logs=("cluster", LOG), extra_args=("--log-level", "INFO"))
+@pytest.fixture(params=["grpc", "wire"])
+def cluster(tmp_path, request):
+    """Every test runs twice: peers and LogClients on gRPC, then on the txlog wire (txlog/wire.py)."""
+    c = start_txlog_cluster(str(tmp_path), logs=("cluster", LOG), extra_args=("--log-level", "INFO"),
+                            wire=request.param == "wire")
     yield c
     c.stop()
 
@@ -45,7 +52,7 @@ async def read_log(address: str, upto: int, from_index: int = 1, timeout_s: floa
                    log_name: str = LOG) -> list[pb.TailEntry]:
     """Entries from_index..upto read with a Tail from one node (waits until that node has them)."""
     out: list[pb.TailEntry] = []
-    async with grpc.aio.insecure_channel(address) as channel:
+    async with grpc.aio.insecure_channel(grpc_address(address)) as channel:
         call = pb_grpc.TxLogStub(channel).Tail(pb.TailRequest(log=log_name, from_index=from_index),
                                                timeout=timeout_s)
         async for response in call:
@@ -61,7 +68,7 @@ def data_items(entries) -> list[tuple[int, bytes]]:
 
 
 async def status_of(address: str, log_name: str = LOG) -> pb.LogStatus:
-    async with grpc.aio.insecure_channel(address) as channel:
+    async with grpc.aio.insecure_channel(grpc_address(address)) as channel:
         response = await pb_grpc.TxLogStub(channel).Status(pb.StatusRequest(), timeout=2)
     return next(s for s in response.logs if s.log == log_name)
 
@@ -248,7 +255,7 @@ def test_duplicate_batches_are_appended_once(cluster):
         leader = await wait_for_leader(cluster.addresses, LOG)
 
         async def send(address: str, requests: list[pb.AppendRequest]) -> list[pb.AppendResponse]:
-            async with grpc.aio.insecure_channel(address) as channel:
+            async with grpc.aio.insecure_channel(grpc_address(address)) as channel:
                 call = pb_grpc.TxLogStub(channel).Append(timeout=10)
                 for r in requests:
                     await call.write(r)
@@ -363,7 +370,7 @@ def test_corrupt_storage_refuses_to_start(cluster, damage):
 def test_bad_input_gets_a_clear_status_and_the_server_keeps_running(cluster):
     async def body():
         leader = await wait_for_leader(cluster.addresses, LOG)
-        async with grpc.aio.insecure_channel(leader, options=txserver.GRPC_OPTIONS) as channel:
+        async with grpc.aio.insecure_channel(grpc_address(leader), options=txserver.GRPC_OPTIONS) as channel:
             stub = pb_grpc.TxLogStub(channel)
 
             async def append(request: pb.AppendRequest) -> pb.AppendResponse:
@@ -382,6 +389,11 @@ def test_bad_input_gets_a_clear_status_and_the_server_keeps_running(cluster):
             for request in bad:
                 response = await append(request)
                 assert response.status == pb.INVALID and response.message, response
+        # A 32 MB message can hold a node's loop past an election timeout on 2 vCPUs (the leader may change
+        # then); everything below must not disturb whoever leads now.
+        leader = await wait_for_leader(cluster.addresses, LOG)
+        async with grpc.aio.insecure_channel(grpc_address(leader), options=txserver.GRPC_OPTIONS) as channel:
+            stub = pb_grpc.TxLogStub(channel)
             with pytest.raises(InvalidAppend):
                 c = LogClient([leader], "nope")
                 try:
@@ -415,7 +427,7 @@ def test_bad_input_gets_a_clear_status_and_the_server_keeps_running(cluster):
                 pb.RaftMessage(log=LOG, type=5, to="zz", term=1000, **{"from": other})])]), timeout=5)
 
         # garbage bytes on the raw HTTP/2 port
-        host, port = leader.rsplit(":", 1)
+        host, port = grpc_address(leader).rsplit(":", 1)
         for garbage in (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", os.urandom(4096),
                         b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + os.urandom(512)):
             with socket.create_connection((host, int(port)), timeout=5) as s:
@@ -434,6 +446,90 @@ def test_bad_input_gets_a_clear_status_and_the_server_keeps_running(cluster):
         finally:
             await client.close()
     run(body())
+
+
+def _wire_exchange(address: str, data: bytes) -> bytes:
+    """Send raw bytes to a wire port and read until the server closes the connection."""
+    host, port = address.rsplit(":", 1)
+    received = b""
+    with socket.create_connection((host, int(port)), timeout=5) as s:
+        s.sendall(data)
+        s.settimeout(5)
+        try:
+            while chunk := s.recv(65536):
+                received += chunk
+        except ConnectionError:
+            pass
+    return received
+
+
+def _frames(data: bytes) -> list[tuple[int, bytes]]:
+    out = []
+    while len(data) >= 5:
+        length, kind = wire.HEADER.unpack_from(data)
+        out.append((kind, data[5:5 + length]))
+        data = data[5 + length:]
+    return out
+
+
+def test_bad_input_on_the_wire_closes_that_connection_only(cluster):
+    if "+" not in cluster.addresses[0]:
+        pytest.skip("the cluster serves gRPC only")
+
+    async def body():
+        leader = await wait_for_leader(cluster.addresses, LOG)
+        port = wire.split_address(leader)[1]
+        invalid = grpc.StatusCode.INVALID_ARGUMENT.value[0]
+        loop = asyncio.get_running_loop()
+
+        def exchange(data: bytes):
+            return loop.run_in_executor(None, _wire_exchange, port, data)
+
+        # framing errors: the connection is closed, nothing is answered
+        assert await exchange(wire.HEADER.pack(wire.MAX_FRAME_BYTES + 1, wire.Kind.APPEND_REQUEST)) == b""
+        assert await exchange(wire.frame(99, b"x")) == b""
+        # random bytes: closed, at most after an ERROR frame (if they happened to start like a frame)
+        assert all(kind == wire.Kind.ERROR for kind, _ in _frames(await exchange(os.urandom(4096))))
+        # an undecodable message, then frames of two kinds on one stream: an ERROR frame, then the close
+        for data in (wire.frame(wire.Kind.APPEND_REQUEST, b"\xff\xff\xff\xff\x0f"),
+                     wire.frame(wire.Kind.RAFT_BATCH, b"") + wire.frame(wire.Kind.APPEND_REQUEST, b""),
+                     wire.frame(wire.Kind.APPEND_RESPONSE, b"")):
+            (kind, payload), = _frames(await exchange(data))
+            assert kind == wire.Kind.ERROR and payload[0] == invalid and payload[1:], payload
+        # a well-formed but invalid append gets an INVALID answer on the stream
+        request = pb.AppendRequest(log="nope", items=[b"x"], batch_seq=7)
+        connection = await wire.connect(port)
+        try:
+            connection.send(wire.Kind.APPEND_REQUEST, request.SerializeToString())
+            kind, payload = await asyncio.wait_for(connection.recv(), 5)
+            response = pb.AppendResponse.FromString(payload)
+            assert kind == wire.Kind.APPEND_RESPONSE and response.status == pb.INVALID and response.batch_seq == 7
+        finally:
+            connection.close()
+        # a tail of an unknown log: ERROR NOT_FOUND
+        (kind, payload), = _frames(await exchange(wire.frame(wire.Kind.TAIL_REQUEST,
+                                                             pb.TailRequest(log="nope").SerializeToString())))
+        assert kind == wire.Kind.ERROR and payload[0] == grpc.StatusCode.NOT_FOUND.value[0]
+
+        assert cluster.by_address(leader).alive()
+        assert (await status_of(leader)).role == "leader", "the bad frames must not have disturbed the leader"
+        client = LogClient(cluster.addresses, LOG)
+        try:
+            index = await client.append(b"still-fine", 0)
+            got = await _take(client.tail(index), 1)
+            assert got[0].record.items == [b"still-fine"]
+        finally:
+            await client.close()
+    run(body())
+
+
+async def _take(iterator, n: int) -> list:
+    out = []
+    async for item in iterator:
+        out.append(item)
+        if len(out) == n:
+            break
+    return out
 
 
 # -- process behaviour -----------------------------------------------------------------------------------------
