@@ -15,11 +15,15 @@ Each driver iteration:
      - hands the rest (entries + hard state to persist, every other message, the Ready to `advance`) to the
        persister.
 The persister merges everything queued while its previous fsync ran into ONE LMDB transaction with one fsync
-(group commit across iterations; in a worker thread, so the loop keeps stepping meanwhile), then sends the held
+(group commit across iterations), then sends the held
 messages (votes, append acknowledgements: they promise what was just persisted), `advance`s the Readies in order,
 and wakes the driver (the leader's commit may have moved). A hard state whose only change is the commit index is
 not worth an fsync (the commit index is re-learned from the leader after a restart; etcd-raft does the same): it
 rides along with the next transaction that syncs anyway.
+The fsync runs on the loop's thread and blocks it (0.3-0.5 ms here): in a worker thread it cost more than it
+saved, in GIL hand-offs, futex calls and wake-ups (a follower's CPU per entry 0.8-1.1 ms -> 0.55-0.6 ms; the
+txlog bench at 1 appender 535 -> 730 appends/s, at 50 appenders 21.1k -> 21.8k). Messages arriving meanwhile
+wait in the socket buffers and are stepped together in the next iteration.
 gRPC handlers never touch a core: they enqueue work and await futures the loop resolves.
 """
 from __future__ import annotations
@@ -27,7 +31,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
-import concurrent.futures
 import dataclasses
 import logging
 import random
@@ -64,8 +67,6 @@ TAIL_ENTRIES_PER_MESSAGE = 512
 # leader, so acknowledgements are not delayed. Measured (bench/README.md "Tuning"): 1 ms -> 20 ms gave
 # +30% SET/s at -c 1 and +8% at -c 50.
 COMMIT_NOTICE_DELAY_S = 0.02
-SWITCH_INTERVAL_S = 0.0002
-INLINE_FSYNC = os.environ.get("TXLOG_INLINE_FSYNC") == "1"
 GRPC_OPTIONS = [("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.keepalive_time_ms", 10_000),
@@ -293,8 +294,6 @@ class TxlogNode:
         self._stopped = asyncio.Event()
         self._persist_queue: list[_Persist] = []
         self._persist_wake = asyncio.Event()
-        self._saving = False
-        self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="txlog-fsync")
         self._commit_notices: dict[tuple[str, str], pb.RaftMessage] = {}    # (peer, log) -> commit-only append
         self._notice_timer: asyncio.TimerHandle | None = None
 
@@ -308,7 +307,7 @@ class TxlogNode:
                 await self._run()
                 for task in helpers:
                     task.cancel()
-                while self._saving or self._persist_queue:     # let an fsync in flight finish
+                while self._persist_queue:     # let what is queued for the disk be written
                     self._persist_wake.set()
                     await asyncio.sleep(0.001)
                 persister.cancel()
@@ -342,12 +341,11 @@ class TxlogNode:
         self._inbox.clear()
         self._stopped.set()
         unsynced = [GroupWrite(g.name, g.unsynced_hs, []) for g in self.groups.values() if g.unsynced_hs]
-        if unsynced and not self._saving:
+        if unsynced:
             try:
                 self.storage.save(unsynced)
             except Exception:   # noqa: BLE001 - best effort: the commit index is re-learned anyway
                 log.exception("saving the commit index at shutdown failed")
-        self._executor.shutdown(wait=True)
 
     async def _ticker(self) -> None:
         while True:
@@ -437,7 +435,7 @@ class TxlogNode:
         needs_sync = any(entries or (hs is not None and (hs.term, hs.vote) != (self.groups[n].durable_hs.term,
                                                                              self.groups[n].durable_hs.vote))
                          for n, (entries, hs) in writes.items())
-        if not needs_sync and not self._saving and not self._persist_queue:
+        if not needs_sync and not self._persist_queue:
             # Nothing to fsync and nothing in flight: a commit-only hard state waits for the next sync.
             for name, (_, hs) in writes.items():
                 self.groups[name].unsynced_hs = hs
@@ -491,7 +489,6 @@ class TxlogNode:
             self._trim(group, group.trim_floor)
 
     async def _persister(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
             await self._persist_wake.wait()
             self._persist_wake.clear()
@@ -524,17 +521,7 @@ class TxlogNode:
                 if entries or hs is not None or name in compactions:
                     writes.append(GroupWrite(name, hs, entries, compactions.get(name)))
             if writes:
-                self._saving = True
-                t0 = loop.time()
-                try:
-                    if INLINE_FSYNC:
-                        inner = self._timed_save(writes)
-                    else:
-                        inner = await loop.run_in_executor(self._executor, self._timed_save, writes)
-                    self.stats["save_inner_us"] += inner
-                finally:
-                    self._saving = False
-                self.stats["fsync_us"] += int(1e6 * (loop.time() - t0))
+                self.stats["fsync_us"] += self._timed_save(writes)
                 self.stats["fsyncs"] += 1
                 self.stats["fsync_entries"] += sum(len(w.entries) for w in writes)
                 for w in writes:
@@ -1018,10 +1005,6 @@ def main(argv: list[str] | None = None) -> None:
         uvloop.install()
     except ImportError:
         pass
-    # The fsync runs in a worker thread; when it returns, that thread must win the GIL back from the event loop.
-    # With the default 5 ms switch interval that handoff cost ~0.5 ms per fsync on average (measured: the await
-    # of a save took 1.5 ms for a 1.0 ms save); 0.2 ms cuts it to ~0.1 ms: +40% appends/s at 50 appenders.
-    sys.setswitchinterval(float(os.environ.get("TXLOG_SWITCH_INTERVAL", SWITCH_INTERVAL_S)))
     try:
         asyncio.run(serve(config, args.listen))
     except StorageCorrupt as exc:
