@@ -244,8 +244,12 @@ class WirePeer:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 0.5)
                 continue
-            backoff = 0.05
             queued, self.queue = self.queue, []
+            if connection.closed:           # accepted, then closed at once (a zone proxy refusing a cut route)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 0.5)
+                continue
+            backoff = 0.05
             if queued:
                 connection.send_raw(b"".join(queued))
             self.connection = connection

@@ -22,9 +22,10 @@ class RunningCluster:
 
     @staticmethod
     def _free_base_port() -> int:
-        # base (endpoint), base+1..3 (txlog), base+10.. (data nodes), base+100..105 (zone proxy routes)
+        # base (endpoint), base+1..3 (txlog), base+4..6 (txlog wire), base+10.. (data nodes), base+100..111 (zone
+        # proxy routes, gRPC and wire)
         # Below the kernel's ephemeral range (32768+), so outgoing connections never take a planned port.
-        wanted = list(range(70)) + list(range(100, 110))   # base+50.. gRPC ports of data nodes
+        wanted = list(range(70)) + list(range(100, 112))   # base+50.. gRPC ports of data nodes
         rng = random.Random()
         for _ in range(200):
             base = rng.randrange(10000, 32000 - 120, 10)
@@ -101,4 +102,4 @@ class RunningCluster:
         import asyncio
         from tests.integration.procs import wait_for_leader
         address = asyncio.run(wait_for_leader(self.plan.txlog_addresses(), "shard0"))
-        return next(n.name for n in self.plan.by_kind("txlog") if n.address == address)
+        return next(n.name for n in self.plan.by_kind("txlog") if n.txlog_address == address)
