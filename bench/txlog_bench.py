@@ -52,7 +52,7 @@ async def run_row(addresses: list[str], shape: str, appenders: int, batch: int, 
             if batch == 1:
                 await client.append(payload, epoch)
             else:
-                await asyncio.gather(*[client.append(payload, epoch) for _ in range(batch)])
+                await client.append_many([payload] * batch, epoch)
             latencies.append(time.perf_counter() - t0)
             count += batch
 

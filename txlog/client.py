@@ -151,8 +151,8 @@ class LogClient:
         self.append_timeout_s = append_timeout_s
         self.leader_address: str | None = None
         self._channels: dict[str, grpc.aio.Channel] = {}
-        # queued items: (item, epoch, future, deadline)
-        self._queue: collections.deque[tuple[bytes, int, asyncio.Future, float]] = collections.deque()
+        # queued items: (item or list of items, epoch, future, deadline)
+        self._queue: collections.deque[tuple[bytes | list[bytes], int, asyncio.Future, float]] = collections.deque()
         self._special: collections.deque[_Batch] = collections.deque()   # claims: never merged with data
         self._inflight: collections.deque[_Batch] = collections.deque()
         self._seq = itertools.count(1)
@@ -208,6 +208,17 @@ class LogClient:
         self._wake.set()
         return future
 
+    def append_many(self, items: list[bytes], epoch: int) -> asyncio.Future:
+        """Queue several items of epoch `epoch` that go into one batch together; one future for all of them
+        (the index of that batch). Cheaper than one `append` per item when the caller has them at hand."""
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._queue.append((items, epoch, future, loop.time() + self.append_timeout_s))
+        if self._sender is None or self._sender.done():
+            self._ensure_sender()
+        self._wake.set()
+        return future
+
     async def append_batch(self, items: list[bytes], epoch: int, kind: int = pb.DATA,
                            expected_last_index: int | None = None) -> int:
         """Append items as one batch of their own (e.g. a conditional LEADERSHIP claim); returns its index."""
@@ -237,7 +248,10 @@ class LogClient:
         items, futures = [], []
         while queue and queue[0][1] == epoch and len(items) < self.max_batch_items:
             item, _, future, _ = queue.popleft()
-            items.append(item)
+            if type(item) is list:      # from append_many
+                items.extend(item)
+            else:
+                items.append(item)
             futures.append(future)
         request = pb.AppendRequest(log=self.log, writer_id=self.writer_id, batch_seq=next(self._seq),
                                    epoch=epoch, kind=pb.DATA, items=items)

@@ -250,6 +250,24 @@ def test_epoch_fencing_across_leader_change(cluster):
 
 
 # -- deduplication ---------------------------------------------------------------------------------------------
+def test_append_many_puts_its_items_in_one_entry_in_order(cluster):
+    async def body():
+        await wait_for_leader(cluster.addresses, LOG)
+        client = LogClient(cluster.addresses, LOG)
+        try:
+            single = client.append(b"before", 0)
+            many = client.append_many([b"m1", b"m2", b"m3"], 0)
+            index = await many
+            assert await single <= index
+            entries = await read_log(cluster.addresses[0], index)
+            items = [item for _, item in data_items(entries) if item != b"before"]
+            assert items == [b"m1", b"m2", b"m3"]
+            assert {i for i, item in data_items(entries) if item.startswith(b"m")} == {index}
+        finally:
+            await client.close()
+    run(body())
+
+
 def test_duplicate_batches_are_appended_once(cluster):
     async def body():
         leader = await wait_for_leader(cluster.addresses, LOG)
