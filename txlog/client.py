@@ -200,20 +200,17 @@ class LogClient:
     # -- appending ---------------------------------------------------------------------------------------------
     def append(self, item: bytes, epoch: int) -> asyncio.Future:
         """Queue one item of epoch `epoch`; the future resolves with the index of the batch that holds it."""
-        loop = asyncio.get_running_loop()
-        future = loop.create_future()
-        self._queue.append((item, epoch, future, loop.time() + self.append_timeout_s))
-        if self._sender is None or self._sender.done():
-            self._ensure_sender()
-        self._wake.set()
-        return future
+        return self._enqueue(item, epoch)
 
     def append_many(self, items: list[bytes], epoch: int) -> asyncio.Future:
         """Queue several items of epoch `epoch` that go into one batch together; one future for all of them
         (the index of that batch). Cheaper than one `append` per item when the caller has them at hand."""
+        return self._enqueue(items, epoch)
+
+    def _enqueue(self, item: bytes | list[bytes], epoch: int) -> asyncio.Future:
         loop = asyncio.get_running_loop()
         future = loop.create_future()
-        self._queue.append((items, epoch, future, loop.time() + self.append_timeout_s))
+        self._queue.append((item, epoch, future, loop.time() + self.append_timeout_s))
         if self._sender is None or self._sender.done():
             self._ensure_sender()
         self._wake.set()
