@@ -1,7 +1,7 @@
 """The primary endpoint: one stable port that always reaches the current primary of a shard, as ElastiCache and
 MemoryDB give non-cluster clients. It asks the shard's data nodes who is primary (INFO replication) every
-poll_ms; new connections go to the primary; when the primary changes, connections to the old one are closed so
-clients reconnect (through here) to the new one.
+poll_ms; new connections go to the primary; when another node is confirmed primary (or none is seen for
+PATIENCE_POLLS polls), connections to the old one are closed so clients reconnect (through here) to the new one.
 """
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ log = logging.getLogger("memdb.endpoint")
 
 
 class Endpoint:
+    PATIENCE_POLLS = 3
+
     def __init__(self, nodes: list[str], poll_ms: int = 100):
         self.nodes = nodes
         self.poll_ms = poll_ms
@@ -45,6 +47,7 @@ class Endpoint:
             writer.close()
 
     async def poll(self) -> None:
+        unseen = 0      # polls in a row that found no primary
         while True:
             roles = await asyncio.gather(*(self._ask_role(a) for a in self.nodes))
             # A deposed primary cut off from the log may still call itself master until it learns better, but
@@ -53,10 +56,16 @@ class Endpoint:
             primaries = sorted((r, a) for a, r in zip(self.nodes, roles) if r is not None)
             new = primaries[-1][1] if primaries else None
             if new != self.primary:
-                old, self.primary = self.primary, new
-                log.warning("primary is now %s (was %s)", new, old)
-                for task in self._connections.pop(old or "", set()):
-                    task.cancel()
+                log.warning("primary is now %s (was %s)", new, self.primary)
+                self.primary = new
+            unseen = 0 if new is not None else unseen + 1
+            if new is not None or unseen >= self.PATIENCE_POLLS:
+                # Another primary confirmed: cut the old one's clients at once. No primary at all: only after a
+                # few polls, so one slow INFO answer or a lease renewal late under load does not cut everyone
+                # off (meanwhile a node without its lease holds its clients' commands, then says TRYAGAIN).
+                for target in [t for t in self._connections if t != new]:
+                    for task in self._connections.pop(target):
+                        task.cancel()
             await asyncio.sleep(self.poll_ms / 1000)
 
     async def _leased_primary(self) -> str | None:

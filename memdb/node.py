@@ -39,7 +39,7 @@ from typing import Any, Callable
 
 from memdb.cluster import NodeInfo, Topology, key_slot, node_id
 from memdb.commands.dispatch import execute as dispatch_execute
-from memdb.commands.dispatch import lookup
+from memdb.commands.dispatch import execute_spec, lookup
 from memdb.commands.spec import NULL_ARRAY, OK, QUEUED, Blocked, CommandError, Context, Flag, LazyRandom, Verbatim
 from memdb.dedup import DedupTable, TooOld
 from memdb.generated import entries_pb2 as epb
@@ -63,6 +63,7 @@ class Role(enum.Enum):
 
 
 DEFAULT_LOG_INFLIGHT = 1
+_BASE_NAMES: dict[str, str] = {}      # command spec name -> the command's name ("client|list" -> "client")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -130,6 +131,8 @@ class DataNode:
         self._origin_seq = itertools.count(1)
         # origin_seq -> (client future, deadline of the blocking command it re-runs, if any, its session)
         self._waiting: dict[int, tuple[asyncio.Future, float | None, Any]] = {}
+        self._appending: asyncio.Future | None = None      # the log client's future for the batch being gathered
+        self._appending_seqs: list[int] = []               # ... and our writes in it
         self.dedup = DedupTable()                  # exactly-once client retries: replicated state
         # Set by the server: delivers a published message to this node's subscribers, returns how many got it.
         self.message_sink: Callable[[bytes, bytes, bool], int] | None = None
@@ -174,7 +177,9 @@ class DataNode:
             if in_multi:
                 state.multi_dirty = True      # EXEC will answer EXECABORT, as Redis does
             raise
-        name = spec.name.split("|")[0]
+        name = _BASE_NAMES.get(spec.name)
+        if name is None:
+            name = _BASE_NAMES[spec.name] = spec.name.split("|")[0]
         if in_multi and name not in _NOT_QUEUED:
             return self._queue(session, state, spec, args)
         node_command = NODE_COMMANDS.get(name)
@@ -184,7 +189,7 @@ class DataNode:
             future = asyncio.get_running_loop().create_future()
             self._handover.held.append((session, args, client, future))
             return future
-        if self.role is Role.PRIMARY and not self._lease_valid():
+        if self.role is Role.PRIMARY and time.monotonic() >= self._lease_until:     # not _lease_valid(): hot path
             # Not known to be deposed, only unconfirmed (a txlog leader change, a slow log): hold the command
             # until a commit renews the lease, so the client sees latency rather than an error; after lease_ms
             # it gets TRYAGAIN (see _expire_lease_held), as it does at once if we learn we were deposed.
@@ -198,13 +203,10 @@ class DataNode:
         if spec.flags & _LOGGED_FLAGS:
             # WRITE, and MAY_REPLICATE (EVAL, FCALL...: they may write): through the log, never applied locally.
             self._check_primary()
-            entry = epb.Entry(command=epb.Command(args=args, db=db_index))
-            if client is not None:
-                entry.client_id, entry.client_seq = client
-            return self._submit(entry, session=session)
+            return self._submit_command(args, db_index, client, session)
         ctx = Context(self.keyspace, self.keyspace.dbs[db_index], self._now_ms(), self._rng,
                       is_replica_read=True, resp=getattr(session, "resp", 2))
-        reply = dispatch_execute(ctx, args)
+        reply = execute_spec(ctx, spec, args)
         if isinstance(reply, Blocked):
             future = asyncio.get_running_loop().create_future()
             self._park(reply.rerun_args or args, db_index, reply, future, is_write=False, session=session)
@@ -264,40 +266,66 @@ class DataNode:
     def _submit(self, entry: epb.Entry, future: asyncio.Future | None = None,
                 block_deadline: float | None = None, session: Any = None) -> asyncio.Future:
         """Stamp and queue a write entry; the future resolves with its reply once it is committed and applied."""
-        loop = asyncio.get_running_loop()
-        future = future or loop.create_future()
         seq = next(self._origin_seq)
         entry.now_ms = self._now_ms()
         entry.seed = self._rng.getrandbits(63)
         entry.origin_id = self.origin_id
         entry.origin_seq = seq
+        return self._send(entry, seq, future, block_deadline, session)
+
+    def _submit_command(self, args: list[bytes], db_index: int, client: tuple[str, int] | None,
+                        session: Any) -> asyncio.Future:
+        """_submit for a client's command, the hot path: the stamps go in as constructor arguments, which costs
+        half of setting them one by one."""
+        seq = next(self._origin_seq)
+        entry = epb.Entry(now_ms=self._now_ms(), seed=self._rng.getrandbits(63), origin_id=self.origin_id,
+                          origin_seq=seq)
+        command = entry.command
+        command.args.extend(args)
+        if db_index:
+            command.db = db_index
+        if client is not None:
+            entry.client_id, entry.client_seq = client
+        return self._send(entry, seq, None, None, session)
+
+    def _send(self, entry: epb.Entry, seq: int, future: asyncio.Future | None, block_deadline: float | None,
+              session: Any) -> asyncio.Future:
+        future = future or asyncio.get_running_loop().create_future()
         self._waiting[seq] = (future, block_deadline, session)
         sent_at = time.monotonic()
         self._last_append_at = sent_at
         self.stats["writes_submitted"] += 1
         appended = self.log.append(entry.SerializeToString(), self.epoch)
-        appended.add_done_callback(functools.partial(self._on_appended, seq, sent_at))
+        if appended is not self._appending:
+            # The log client shares one future among the items it will send together: one callback per batch.
+            self._appending, self._appending_seqs = appended, [seq]
+            appended.add_done_callback(functools.partial(self._on_appended, self._appending_seqs, sent_at))
+        else:
+            self._appending_seqs.append(seq)
         return future
 
-    def _on_appended(self, seq: int, sent_at: float, appended: asyncio.Future) -> None:
+    def _on_appended(self, seqs: list[int], sent_at: float, appended: asyncio.Future) -> None:
         error = appended.exception()
         if error is None:
-            # Committed on a majority: the lease runs from when we sent it.
+            # Committed on a majority: the lease runs from when we sent the batch's first write.
             self._lease_until = max(self._lease_until, sent_at + self.config.lease_ms / 1000)
             if self._lease_held and self._lease_valid() and self.role is Role.PRIMARY:
                 self._release_lease_held()
             return
-        future, _, _ = self._waiting.pop(seq, (None, None, None))
-        self.stats["writes_failed"] += 1
+        self.stats["writes_failed"] += len(seqs)
+        message = self._append_error(error)
+        for seq in seqs:
+            future, _, _ = self._waiting.pop(seq, (None, None, None))
+            if future is not None and not future.done():
+                future.set_exception(CommandError(message))
+
+    def _append_error(self, error: BaseException) -> str:
         if isinstance(error, StaleEpoch):
             self._step_down(f"the log is in epoch {error.current_epoch}")
-            message = DEPOSED_ERROR
-        elif isinstance(error, LogUnavailable):
-            message = LOG_UNAVAILABLE_ERROR
-        else:
-            message = f"TRYAGAIN the transaction log refused the write: {error}"
-        if future is not None and not future.done():
-            future.set_exception(CommandError(message))
+            return DEPOSED_ERROR
+        if isinstance(error, LogUnavailable):
+            return LOG_UNAVAILABLE_ERROR
+        return f"TRYAGAIN the transaction log refused the write: {error}"
 
     def _step_down(self, why: str) -> None:
         if self.role is Role.PRIMARY:
@@ -333,12 +361,18 @@ class DataNode:
                 raise tail.exception()
 
     async def _apply_from(self, address: str | None) -> None:
-        async for tail_entry in self.log.tail(self.applied_index + 1, address=address):
-            self.keyspace.current_index = tail_entry.index   # key versions (WATCH) are log indexes
-            self._apply_record(tail_entry.record)
-            self.applied_index = tail_entry.index
-            if self.keyspace.modified:
-                self._wake_parked(self.keyspace.drain_modified())
+        keyspace = self.keyspace
+        async for tail_entries in self.log.tail_batches(self.applied_index + 1, address=address):
+            for tail_entry in tail_entries:
+                keyspace.current_index = tail_entry.index   # key versions (WATCH) are log indexes
+                self._apply_record(tail_entry.record)
+                self.applied_index = tail_entry.index
+                if keyspace.modified:
+                    if self._parked:
+                        self._wake_parked(keyspace.drain_modified())
+                    else:
+                        keyspace.modified.clear()
+            # Nothing runs between the entries of one message, so waiters need waking once per message.
             self._applied_changed.set()
             self._applied_changed = asyncio.Event()
 
@@ -359,15 +393,16 @@ class DataNode:
 
     def _apply_entry(self, entry: epb.Entry) -> None:
         self.applied_entries += 1
-        self._last_applied_now_ms = entry.now_ms
-        if entry.now_ms > self._last_now_ms:
-            self._last_now_ms = entry.now_ms
+        now_ms = self._last_applied_now_ms = entry.now_ms
+        if now_ms > self._last_now_ms:
+            self._last_now_ms = now_ms
+        mine = entry.origin_id == self.origin_id
         body = entry.WhichOneof("body")
         reply: Any = None
         if body == "command":
             cmd = entry.command
-            ctx = Context(self.keyspace, self.keyspace.dbs[cmd.db], entry.now_ms, LazyRandom(entry.seed))
-            if entry.origin_id == self.origin_id:
+            ctx = Context(self.keyspace, self.keyspace.dbs[cmd.db], now_ms, LazyRandom(entry.seed))
+            if mine:
                 # The reply's shape (never the state) may depend on the asking client's protocol version.
                 waiting = self._waiting.get(entry.origin_seq)
                 if waiting is not None and waiting[2] is not None:
@@ -392,7 +427,7 @@ class DataNode:
             reply = self._apply_config(entry.config)
         if self.keyspace.events:
             self._publish_events()
-        if entry.origin_id == self.origin_id:
+        if mine:
             self._answer(entry, reply)
 
     def _apply_command(self, ctx: Context, entry: epb.Entry) -> Any:
@@ -712,7 +747,7 @@ class DataNode:
         writes = any(lookup(a).flags & _LOGGED_FLAGS for _, a in queued)
         if not writes and (self.role is Role.REPLICA or not watched):
             # Only reads: answered here at once, atomically (nothing else runs meanwhile).
-            if self.role is Role.PRIMARY and not self._lease_valid():
+            if self.role is Role.PRIMARY and time.monotonic() >= self._lease_until:     # not _lease_valid(): hot path
                 raise CommandError(NO_LEASE_ERROR)
             if any(self.keyspace.dbs[db].version(key) != v for (db, key), v in watched.items()):
                 return NULL_ARRAY
@@ -772,7 +807,8 @@ class DataNode:
     async def _publish_primary(self) -> None:
         record = json.dumps({"shard": self.config.shard, "epoch": self.epoch, "node": self.config.node_id})
         try:
-            await asyncio.wait_for(self.cluster_log.append(record.encode(), 0), 2.0)
+            # shielded: the append's future may be shared with other items (txlog/client.py)
+            await asyncio.wait_for(asyncio.shield(self.cluster_log.append(record.encode(), 0)), 2.0)
             self._published_epoch = self.epoch
         except (AppendError, TimeoutError) as exc:
             log.info("%s: could not publish primaryship yet: %s", self.config.node_id, exc)

@@ -100,6 +100,7 @@ _NO_REPLY = object()                                   # CLIENT REPLY OFF|SKIP: 
 _REPLY_ON_ACK = SimpleString("OK")                     # CLIENT REPLY ON: replied even though the mode was OFF
 _RESET = SimpleString("RESET")
 _MAX_CLIENTS_ERROR = b"-ERR max number of clients reached\r\n"
+_UNKNOWN = object()
 
 
 class _Pending:
@@ -230,9 +231,7 @@ class ClientConnection(asyncio.Protocol):
         if mode is ReplyMode.SKIP:
             session.reply_mode = ReplyMode.ON
         session.last_command_name = args[0]
-        entry = server.connection_commands.get(args[0])
-        if entry is None:
-            entry = server.connection_commands.get(args[0].lower())
+        entry = server.connection_command(args[0])
         try:
             if self.subscriptions and session.resp == 2 and args[0].lower() not in _SUBSCRIBED_MODE_COMMANDS:
                 raise CommandError(f"ERR Can't execute '{_command_name(args[0])}': only (P|S)SUBSCRIBE / "
@@ -449,6 +448,7 @@ class RespServer:
         self.run_id = os.urandom(20).hex()
         self._command_table = command_table
         self._pipelinable: dict[bytes, bool] = {}
+        self._connection_command: dict[bytes, tuple[CommandSpec, Callable] | None] = {}   # by spelling, cached
         self._next_client_id = 0
         self._server: asyncio.AbstractServer | None = None
         self._timer: asyncio.TimerHandle | None = None
@@ -530,6 +530,15 @@ class RespServer:
             table.update((spec.name, spec) for spec in connection_table.COMMANDS)
             self._command_table = table
         return self._command_table
+
+    def connection_command(self, name: bytes) -> tuple[CommandSpec, Callable] | None:
+        """The connection layer's (spec, handler) for a command name as the client spelled it, or None."""
+        entry = self._connection_command.get(name, _UNKNOWN)
+        if entry is _UNKNOWN:
+            entry = self.connection_commands.get(bytes(name).lower())
+            if len(self._connection_command) < 4096:
+                self._connection_command[bytes(name)] = entry
+        return entry
 
     def is_pipelinable_write(self, name: bytes) -> bool:
         """May this command be handed to the executor while earlier ones of its connection are in flight?"""

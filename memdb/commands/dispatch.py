@@ -39,7 +39,11 @@ def lookup(args: list[bytes]) -> CommandSpec:
 
 
 def execute(ctx: Context, args: list[bytes]) -> Any:
-    spec = lookup(args)
+    return execute_spec(ctx, lookup(args), args)
+
+
+def execute_spec(ctx: Context, spec: CommandSpec, args: list[bytes]) -> Any:
+    """`execute` for a caller that has already looked the command up (and so checked its arity)."""
     if spec.handler is None:
         # Connection/server commands (Flag.CONNECTION) are answered by memdb/server.py, never by a handler.
         raise CommandError(f"ERR '{spec.name}' command is handled by the connection layer")

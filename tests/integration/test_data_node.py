@@ -147,12 +147,17 @@ def test_info_reports_replication_and_txlog_sections(cluster):
     assert info["epoch"] >= 1 and info["applied_index"] >= 10 and "lag_entries" in info and "lag_ms" in info
     assert p.info("replication")["role"] == "master"
     replica = next(n.name for n in cluster.data_nodes() if n.name != primary)
+    # lag_entries compares with the commit index the replica last learned (once a second), so it can read 0
+    # while the last write is still on its way: wait for the primary's applied index instead.
+    written_at = info["applied_index"]
     deadline = time.monotonic() + 5
     while True:
         rinfo = cluster.client(replica).info("replication")
+        rtxlog = cluster.client(replica).info("txlog")
         if rinfo["role"] == "slave" and rinfo["master_port"] == cluster.node(primary).port and \
-                cluster.client(replica).info("txlog")["lag_entries"] == 0:
+                rtxlog["applied_index"] >= written_at:
             break
-        assert time.monotonic() < deadline, rinfo
-        time.sleep(0.2)
+        assert time.monotonic() < deadline, (rinfo, rtxlog)
+        time.sleep(0.05)
+    assert rtxlog["lag_entries"] >= 0 and rinfo["slave_repl_offset"] >= written_at
     assert cluster.client(replica).info("keyspace")["db0"]["keys"] >= 10

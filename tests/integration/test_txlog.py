@@ -268,6 +268,53 @@ def test_append_many_puts_its_items_in_one_entry_in_order(cluster):
     run(body())
 
 
+def test_items_appended_together_share_a_future_and_commit_in_order(cluster):
+    async def body():
+        await wait_for_leader(cluster.addresses, LOG)
+        client = LogClient(cluster.addresses, LOG)
+        try:
+            await client.append(b"warm-up", 0)          # the stream is open: the next items queue while it is busy
+            futures = [client.append(f"s{i}".encode(), 0) for i in range(30)]
+            assert len({id(f) for f in futures}) < len(futures), "items queued together share a future"
+            indexes = await asyncio.gather(*futures)
+            entries = await read_log(cluster.addresses[0], max(indexes))
+            items = [item for _, item in data_items(entries) if item.startswith(b"s")]
+            assert items == [f"s{i}".encode() for i in range(30)]
+            where = {item: i for i, item in data_items(entries)}
+            assert [where[f"s{i}".encode()] for i in range(30)] == list(indexes)
+            # A cancelled shared future is not handed out again: later items get a live one and commit.
+            doomed = client.append(b"c1", 0)
+            doomed.cancel()
+            later = client.append(b"c2", 0)
+            assert later is not doomed and not later.cancelled()
+            index = await later
+            assert b"c2" in {item for _, item in data_items(await read_log(cluster.addresses[0], index))}
+        finally:
+            await client.close()
+    run(body())
+
+
+def test_tail_batches_are_contiguous_and_resume_where_asked(cluster):
+    async def body():
+        leader = await wait_for_leader(cluster.addresses, LOG)
+        client = LogClient(cluster.addresses, LOG)
+        try:
+            last = 0
+            for i in range(5):
+                last = await client.append_many([f"t{i}-{j}".encode() for j in range(3)], 0)
+            seen: list[int] = []
+            async for entries in client.tail_batches(2, address=leader):
+                assert entries, "never an empty batch"
+                assert [e.index for e in entries] == list(range(entries[0].index, entries[0].index + len(entries)))
+                seen.extend(e.index for e in entries)
+                if seen[-1] >= last:
+                    break
+            assert seen == list(range(2, last + 1))
+        finally:
+            await client.close()
+    run(body())
+
+
 def test_duplicate_batches_are_appended_once(cluster):
     async def body():
         leader = await wait_for_leader(cluster.addresses, LOG)
