@@ -747,7 +747,7 @@ class DataNode:
         writes = any(lookup(a).flags & _LOGGED_FLAGS for _, a in queued)
         if not writes and (self.role is Role.REPLICA or not watched):
             # Only reads: answered here at once, atomically (nothing else runs meanwhile).
-            if self.role is Role.PRIMARY and time.monotonic() >= self._lease_until:     # not _lease_valid(): hot path
+            if self.role is Role.PRIMARY and not self._lease_valid():
                 raise CommandError(NO_LEASE_ERROR)
             if any(self.keyspace.dbs[db].version(key) != v for (db, key), v in watched.items()):
                 return NULL_ARRAY

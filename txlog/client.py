@@ -214,8 +214,9 @@ class LogClient:
             last = queue[-1]
             # Join only a young unit: the unit's deadline is its first item's, and while no node answers (an
             # election) the queue waits, so a later item must not inherit an old deadline.
+            young = last[3] - asyncio.get_running_loop().time() > self.append_timeout_s - self.JOIN_WINDOW_S
             if last is self._open_unit and last[1] == epoch and len(last[0]) < self.max_batch_items \
-                    and not last[2].done() and last[3] - asyncio.get_running_loop().time() > self.append_timeout_s - self.JOIN_WINDOW_S:
+                    and not last[2].done() and young:
                 last[0].append(item)
                 return last[2]
         future = self._enqueue([item], epoch)
