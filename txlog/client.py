@@ -415,6 +415,8 @@ class LogClient:
                 timer.cancel()
             if not reader.done():
                 reader.cancel()
+            elif not reader.cancelled():
+                reader.exception()      # retrieved: a stream that ended under a cancelled sender is no news
             call.cancel()
 
     async def _read_answers(self, call, address: str) -> None:

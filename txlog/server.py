@@ -61,12 +61,12 @@ MAX_INBOX = 100_000
 TAIL_ENTRIES_PER_MESSAGE = 512
 # A leader's commit-only append (it tells a follower the commit index moved) waits this long for a real append
 # (or heartbeat) to the same follower that carries the same news: under load that append comes first and the
-# notice is never sent, which saves a gRPC write and the follower's reply. A Python gRPC stream message costs
-# ~140 µs of CPU on each side here, and notices were a third of the leader's messages. Followers apply (and
-# feed their tailers: replicas) at most this much later when the shard is quiet; the primary tails from the
-# leader, so acknowledgements are not delayed. Measured (bench/README.md "Tuning"): 1 ms -> 20 ms gave
-# +30% SET/s at -c 1 and +8% at -c 50.
-COMMIT_NOTICE_DELAY_S = 0.02
+# notice is never sent, which saves a write and the follower's reply. Followers apply (and feed their tailers:
+# replicas) at most this much later when the shard is quiet; the primary tails from the leader, so
+# acknowledgements are not delayed. Measured (bench/README.md): with gRPC (~140 µs of CPU per message on each
+# side) 1 ms -> 20 ms gave +30% SET/s at -c 1; on the txlog wire 20 ms -> 5 ms costs nothing measurable at -c 1
+# or -c 50 and a replica sees a quiet write after 5.8 ms instead of 21 ms (p50).
+COMMIT_NOTICE_DELAY_S = 0.005
 GRPC_OPTIONS = [("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.keepalive_time_ms", 10_000),
