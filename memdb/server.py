@@ -55,6 +55,7 @@ from memdb.commands.spec import (Bool, CommandError, CommandSpec, Double, Flag, 
 from memdb.config import Config, ConfigError, glob_to_regex
 from memdb.keyspace import NUM_DATABASES
 from memdb.pubsub import PubSub
+from memdb.runtime import tune_gc
 from memdb.protocol import ProtocolError, RequestParser, encode_error, encode_into
 from memdb.session import ReplyMode, Session
 
@@ -1256,7 +1257,9 @@ def main(argv: Iterable[str] | None = None) -> None:
         runner = asyncio.run
 
     async def run() -> None:
-        await serve(build_node(args), args.host, args.port, config)
+        node = build_node(args)
+        tune_gc()
+        await serve(node, args.host, args.port, config)
 
     try:
         runner(run())
