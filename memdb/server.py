@@ -55,8 +55,8 @@ from memdb.commands.spec import (Bool, CommandError, CommandSpec, Double, Flag, 
 from memdb.config import Config, ConfigError, glob_to_regex
 from memdb.keyspace import NUM_DATABASES
 from memdb.pubsub import PubSub
-from memdb.runtime import tune_gc
 from memdb.protocol import ProtocolError, RequestParser, encode_error, encode_into
+from memdb.runtime import tune_gc
 from memdb.session import ReplyMode, Session
 
 log = logging.getLogger("memdb.server")
