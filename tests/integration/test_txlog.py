@@ -11,9 +11,11 @@ a clear gRPC status and the server keeps running; SIGTERM stops a node fast; a d
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import time
+from typing import AsyncIterator
 
 import grpc
 import pytest
@@ -61,6 +63,15 @@ async def read_log(address: str, upto: int, from_index: int = 1, timeout_s: floa
                 call.cancel()
                 break
     return [e for e in out if e.index <= upto]
+
+
+@contextlib.asynccontextmanager
+async def log_client(cluster) -> AsyncIterator[LogClient]:
+    client = LogClient(cluster.addresses, LOG)
+    try:
+        yield client
+    finally:
+        await client.close()
 
 
 def data_items(entries) -> list[tuple[int, bytes]]:
@@ -209,8 +220,7 @@ def test_leader_kill_loses_no_acknowledged_entry(cluster):
 def test_epoch_fencing_across_leader_change(cluster):
     async def body():
         leader = await wait_for_leader(cluster.addresses, LOG)
-        client = LogClient(cluster.addresses, LOG)
-        try:
+        async with log_client(cluster) as client:
             await client.append(b"epoch0", 0)
             last = (await status_of(leader)).last_index
             with pytest.raises(ConditionFailed) as failed:
@@ -244,8 +254,6 @@ def test_epoch_fencing_across_leader_change(cluster):
             assert items == [b"epoch0", b"claim-a", b"epoch1", b"claim-b", b"epoch2"]
             assert [e.index for e in entries if e.record.kind == pb.LEADERSHIP] == [claim, claim_b]
             assert (await status_of(new_leader)).epoch == 2
-        finally:
-            await client.close()
     run(body())
 
 
@@ -253,8 +261,7 @@ def test_epoch_fencing_across_leader_change(cluster):
 def test_append_many_puts_its_items_in_one_entry_in_order(cluster):
     async def body():
         await wait_for_leader(cluster.addresses, LOG)
-        client = LogClient(cluster.addresses, LOG)
-        try:
+        async with log_client(cluster) as client:
             single = client.append(b"before", 0)
             many = client.append_many([b"m1", b"m2", b"m3"], 0)
             index = await many
@@ -263,16 +270,13 @@ def test_append_many_puts_its_items_in_one_entry_in_order(cluster):
             items = [item for _, item in data_items(entries) if item != b"before"]
             assert items == [b"m1", b"m2", b"m3"]
             assert {i for i, item in data_items(entries) if item.startswith(b"m")} == {index}
-        finally:
-            await client.close()
     run(body())
 
 
 def test_items_appended_together_share_a_future_and_commit_in_order(cluster):
     async def body():
         await wait_for_leader(cluster.addresses, LOG)
-        client = LogClient(cluster.addresses, LOG)
-        try:
+        async with log_client(cluster) as client:
             await client.append(b"warm-up", 0)          # the stream is open: the next items queue while it is busy
             futures = [client.append(f"s{i}".encode(), 0) for i in range(30)]
             assert len({id(f) for f in futures}) < len(futures), "items queued together share a future"
@@ -289,16 +293,13 @@ def test_items_appended_together_share_a_future_and_commit_in_order(cluster):
             assert later is not doomed and not later.cancelled()
             index = await later
             assert b"c2" in {item for _, item in data_items(await read_log(cluster.addresses[0], index))}
-        finally:
-            await client.close()
     run(body())
 
 
 def test_tail_batches_are_contiguous_and_resume_where_asked(cluster):
     async def body():
         leader = await wait_for_leader(cluster.addresses, LOG)
-        client = LogClient(cluster.addresses, LOG)
-        try:
+        async with log_client(cluster) as client:
             last = 0
             for i in range(5):
                 last = await client.append_many([f"t{i}-{j}".encode() for j in range(3)], 0)
@@ -310,8 +311,6 @@ def test_tail_batches_are_contiguous_and_resume_where_asked(cluster):
                 if seen[-1] >= last:
                     break
             assert seen == list(range(2, last + 1))
-        finally:
-            await client.close()
     run(body())
 
 
@@ -350,8 +349,7 @@ def test_duplicate_batches_are_appended_once(cluster):
 def test_trim_then_tail_below_and_restart(cluster):
     async def body():
         await wait_for_leader(cluster.addresses, LOG)
-        client = LogClient(cluster.addresses, LOG)
-        try:
+        async with log_client(cluster) as client:
             indexes = [await client.append(f"item-{i}".encode(), 0) for i in range(40)]
             below = indexes[20]
             for node in cluster.nodes.values():          # Trim only cuts below what every member holds
@@ -364,15 +362,12 @@ def test_trim_then_tail_below_and_restart(cluster):
                     pass
             entries = await read_log(client.leader_address, indexes[-1], from_index=below)
             assert [e.index for e in entries] == list(range(below, indexes[-1] + 1))
-        finally:
-            await client.close()
         for node in cluster.nodes.values():           # every node trimmed: all restart from the trim point
             assert node.stop() < 5
         for node in cluster.nodes.values():
             node.start()
         leader = await wait_for_leader(cluster.addresses, LOG, timeout_s=15)
-        client = LogClient(cluster.addresses, LOG)
-        try:
+        async with log_client(cluster) as client:
             more = await client.append(b"after-restart", 0)
             for node in cluster.nodes.values():
                 await wait_until(lambda: caught_up(node.address, more), 15)
@@ -383,8 +378,6 @@ def test_trim_then_tail_below_and_restart(cluster):
             with pytest.raises(LogTrimmed):
                 async for _ in client.tail(below - 1, address=leader):
                     pass
-        finally:
-            await client.close()
     run(body())
 
 
@@ -395,13 +388,10 @@ def test_corrupt_storage_refuses_to_start(cluster, damage):
 
     async def body():
         await wait_for_leader(cluster.addresses, LOG)
-        client = LogClient(cluster.addresses, LOG)
-        try:
+        async with log_client(cluster) as client:
             index = await client.append(marker, 0)
             for _ in range(50):
                 await client.append(b"p" * 2000, 0)
-        finally:
-            await client.close()
         return index
 
     index = run(body())
@@ -505,11 +495,8 @@ def test_bad_input_gets_a_clear_status_and_the_server_keeps_running(cluster):
 
         assert cluster.by_address(leader).alive()
         assert (await status_of(leader)).role == "leader", "the garbage must not have disturbed the leader"
-        client = LogClient(cluster.addresses, LOG)
-        try:
+        async with log_client(cluster) as client:
             assert await client.append(b"still-fine", 0) > 0
-        finally:
-            await client.close()
     run(body())
 
 
@@ -578,13 +565,10 @@ def test_bad_input_on_the_wire_closes_that_connection_only(cluster):
 
         assert cluster.by_address(leader).alive()
         assert (await status_of(leader)).role == "leader", "the bad frames must not have disturbed the leader"
-        client = LogClient(cluster.addresses, LOG)
-        try:
+        async with log_client(cluster) as client:
             index = await client.append(b"still-fine", 0)
             got = await _take(client.tail(index), 1)
             assert got[0].record.items == [b"still-fine"]
-        finally:
-            await client.close()
     run(body())
 
 
@@ -627,15 +611,12 @@ def _cpu_seconds(pid: int) -> float:
 def test_dead_peer_costs_the_leader_no_cpu(cluster):
     async def body():
         leader = await wait_for_leader(cluster.addresses, LOG)
-        client = LogClient(cluster.addresses, LOG)
-        try:
+        async with log_client(cluster) as client:
             for _ in range(20):
                 await client.append(b"x" * 100, 0)
             followers(cluster, leader)[0].kill()
             for _ in range(20):                      # the dead follower now lags: the leader keeps probing it
                 await client.append(b"x" * 100, 0)
-        finally:
-            await client.close()
         pid = cluster.by_address(leader).proc.pid
         c0, t0 = _cpu_seconds(pid), time.monotonic()
         await asyncio.sleep(3)
