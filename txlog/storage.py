@@ -13,6 +13,13 @@ it from one worker thread and sends the messages that depend on what it wrote on
 whose only change is the commit index is not written on its own (see txlog/server.py): the stored commit may lag,
 never lead, the stored log.
 
+Write-ahead zeros: a commit whose pages land past the end of the file grows it, and its fdatasync then also
+commits the new file size to the filesystem journal: another device flush. The log only grows, so nearly every
+commit did. `save()` keeps zeros written ahead of LMDB's last page, a chunk at a time, so a commit only overwrites
+blocks the file already has. With three nodes committing at once on one disk this took a commit from ~0.95 ms to
+~0.65 ms (bench/README.md). The zeros are only ever written past the file's end, before a write transaction
+begins, on the thread that runs the transactions: never over a page LMDB uses.
+
 Corruption: opening checks the file against the database's own size (a truncated file would otherwise fault when
 read through the map) and refuses an existing but empty or unmarked store; every record carries a CRC32; `load()`
 checks every record, that indexes are contiguous from the trim point, and that the hard state's commit does not
@@ -35,6 +42,8 @@ FORMAT = b"txlog-1"
 MAP_SIZE_BYTES = 16 << 30          # address space only; the file grows as needed
 MAX_LOGS = 1000
 MIN_PAGE_BYTES = 4096              # LMDB writes two meta pages when it creates a file
+WRITE_AHEAD_BYTES = 512 << 10      # zeros kept written past LMDB's last page (see Storage._write_ahead)
+_ZEROS = bytes(WRITE_AHEAD_BYTES)
 
 _ENTRY_HEADER = struct.Struct(">IQ")        # crc32, term
 _HARD_STATE = struct.Struct(">IQQ")         # crc32, term, commit
@@ -103,9 +112,14 @@ class Storage:
         except StorageCorrupt:
             self.env.close()
             raise
+        self._page_bytes = self.env.stat()["psize"]
+        self._data_fd = os.open(data_file, os.O_WRONLY | os.O_CLOEXEC)
 
     def close(self) -> None:
         self.env.close()
+        if self._data_fd >= 0:
+            os.close(self._data_fd)
+            self._data_fd = -1
 
     # -- loading at start --------------------------------------------------------------------------------------
     def load(self, log: str) -> tuple[HardState, RaftLog]:
@@ -168,6 +182,7 @@ class Storage:
     # -- writing -----------------------------------------------------------------------------------------------
     def save(self, writes: list[GroupWrite]) -> None:
         """Persist all groups' writes in one transaction: one fsync for the whole batch."""
+        self._write_ahead()
         with self.env.begin(write=True) as txn:
             for w in writes:
                 db = self._entries[w.log]
@@ -181,6 +196,14 @@ class Storage:
                     txn.put(w.log.encode(), struct.pack(">I", zlib.crc32(body)) + body, db=self._hard)
                 if w.compact is not None:
                     self._compact(txn, w.log, *w.compact)
+
+    def _write_ahead(self) -> None:
+        """Keep at least half a chunk of zeros past LMDB's last page (see the module docstring). A transaction
+        larger than that grows the file itself, which is only slower."""
+        end = os.fstat(self._data_fd).st_size
+        used = (self.env.info()["last_pgno"] + 1) * self._page_bytes
+        if end - used < WRITE_AHEAD_BYTES // 2:
+            os.pwrite(self._data_fd, _ZEROS, end)
 
     @staticmethod
     def _truncate_from(txn, db, index: int) -> None:

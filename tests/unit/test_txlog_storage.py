@@ -6,7 +6,7 @@ import lmdb
 import pytest
 
 from txlog.raft.core import Entry, HardState
-from txlog.storage import GroupWrite, Storage, StorageCorrupt
+from txlog.storage import WRITE_AHEAD_BYTES, GroupWrite, Storage, StorageCorrupt
 
 LOGS = ["cluster", "shard0"]
 
@@ -154,6 +154,32 @@ def test_truncated_file(path, size):
     s.close()
     data_file = os.path.join(path, "data.mdb")
     with open(data_file, "r+b") as f:
-        f.truncate(os.path.getsize(data_file) // 2 if size == "half" else size)
+        # half of the part that holds data: past it are the zeros written ahead of LMDB (see the next test)
+        f.truncate(len(f.read().rstrip(b"\0")) // 2 if size == "half" else size)
     with pytest.raises(StorageCorrupt):
         reopen(path)
+
+
+def test_zeros_written_ahead_never_cover_data(path):
+    """The file is kept ahead of LMDB's last page; small and chunk-sized transactions, and one larger than a
+    chunk (LMDB grows the file itself then), must all read back intact after a reopen."""
+    s = reopen(path)
+    payloads = {}
+    index = 0
+    for batch_bytes in [100, 5000, WRITE_AHEAD_BYTES // 2, 3 * WRITE_AHEAD_BYTES, 100, WRITE_AHEAD_BYTES]:
+        batch = []
+        for _ in range(4):
+            index += 1
+            payloads[index] = os.urandom(batch_bytes // 4 + 1)
+            batch.append(Entry(1, index, payloads[index]))
+        s.save([GroupWrite("shard0", HardState(1, "", index), batch)])
+        used = (s.env.info()["last_pgno"] + 1) * s.env.stat()["psize"]
+        assert os.path.getsize(os.path.join(path, "data.mdb")) >= used
+    s.close()
+    s = reopen(path)
+    hs, log = s.load("shard0")
+    assert hs.commit == index and [e.data for e in log.slice(1, index)] == [payloads[i] for i in range(1, index + 1)]
+    s.save([GroupWrite("shard0", None, [Entry(1, index + 1, b"after")])])
+    used = (s.env.info()["last_pgno"] + 1) * s.env.stat()["psize"]
+    assert os.path.getsize(os.path.join(path, "data.mdb")) > used      # zeros ahead again after a reopen
+    s.close()
