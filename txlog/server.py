@@ -76,6 +76,9 @@ GRPC_OPTIONS = [("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
 SERVER_OPTIONS = GRPC_OPTIONS + [("grpc.so_reuseport", 0)]
 
 
+MEMORY_ENTRIES = 512   # applied entries (append batches) a log keeps in memory; older ones are read back from LMDB
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class NodeConfig:
     node_id: str
@@ -86,6 +89,7 @@ class NodeConfig:
     election_ticks: int = 10           # 250-500 ms: well inside the data nodes' 1 s lease
     heartbeat_ticks: int = 2
     append_timeout_ms: int = 5000      # no quorum in this long: UNAVAILABLE
+    memory_entries: int = MEMORY_ENTRIES
     seed: int | None = None
 
 
@@ -284,7 +288,7 @@ class TxlogNode:
         raft_config = Config(election_ticks=config.election_ticks, heartbeat_ticks=config.heartbeat_ticks)
         self.groups: dict[str, LogGroup] = {}
         for name in config.logs:
-            hard_state, raft_log = self.storage.load(name)
+            hard_state, raft_log = self.storage.load(name, keep_in_memory=config.memory_entries)
             core = RaftNode(config.node_id, list(config.peers), random.Random(rng.random()), raft_config,
                             hard_state=hard_state, log=raft_log, applied=raft_log.first_index - 1)
             self.groups[name] = LogGroup(name, core, hard_state)
@@ -486,6 +490,7 @@ class TxlogNode:
         core = group.core
         was_commit = core.commit
         core.advance(ready)
+        core.release_memory(self.config.memory_entries)
         if core.commit != was_commit:
             self._wake.set()    # the leader's own fsync completed a majority: apply in the next iteration
         if group.trim_at and core.applied >= group.trim_at:
@@ -991,6 +996,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tick-ms", type=int, default=25)
     parser.add_argument("--election-ticks", type=int, default=10)
     parser.add_argument("--append-timeout-ms", type=int, default=5000)
+    parser.add_argument("--memory-entries", type=int, default=MEMORY_ENTRIES,
+                        help="applied entries (append batches) each log keeps in memory; older ones are read back "
+                             "from LMDB when a lagging follower or a tail needs them")
     parser.add_argument("--log-level", default=os.environ.get("TXLOG_LOG_LEVEL", "WARNING"))
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s txlog-%(name)s %(message)s")
@@ -1003,7 +1011,8 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"--peer must list this node ({args.id}) too")
     config = NodeConfig(node_id=args.id, peers=peers, data_dir=args.data,
                         logs=tuple(x for x in args.logs.split(",") if x), tick_ms=args.tick_ms,
-                        election_ticks=args.election_ticks, append_timeout_ms=args.append_timeout_ms)
+                        election_ticks=args.election_ticks, append_timeout_ms=args.append_timeout_ms,
+                        memory_entries=args.memory_entries)
     try:
         import uvloop
         uvloop.install()

@@ -29,6 +29,7 @@ log.
 """
 from __future__ import annotations
 
+import collections
 import dataclasses
 import os
 import struct
@@ -67,6 +68,22 @@ class GroupWrite:
 def _encode_entry(entry: Entry) -> bytes:
     body = _INDEX.pack(entry.term) + entry.data
     return struct.pack(">I", zlib.crc32(_INDEX.pack(entry.index) + body)) + body
+
+
+class StoredEntries:
+    """A RaftLog's stable reader (txlog/raft/core.py): the entries it released from memory, read back from the
+    store. They are durable and committed, so the store holds them until a trim, below which the log never reads."""
+    __slots__ = ("storage", "log")
+
+    def __init__(self, storage: "Storage", log: str):
+        self.storage, self.log = storage, log
+
+    def term(self, index: int) -> int | None:
+        found = self.storage.read_entries(self.log, index, index)
+        return found[0].term if found else None
+
+    def slice(self, lo: int, hi: int) -> list[Entry]:
+        return self.storage.read_entries(self.log, lo, hi)
 
 
 class Storage:
@@ -122,14 +139,16 @@ class Storage:
             self._data_fd = -1
 
     # -- loading at start --------------------------------------------------------------------------------------
-    def load(self, log: str) -> tuple[HardState, RaftLog]:
-        """The persisted hard state and log of one group, fully checked."""
+    def load(self, log: str, keep_in_memory: int | None = None) -> tuple[HardState, RaftLog]:
+        """The persisted hard state and log of one group, fully checked. With keep_in_memory, the log holds in
+        memory only the newest that many committed entries and those that may not be committed (a new leader may
+        rewrite them); it reads the others back from this store (see RaftLog)."""
         try:
-            return self._load(log)
+            return self._load(log, keep_in_memory)
         except lmdb.Error as exc:
             raise StorageCorrupt(f"{self.path}: log {log!r} cannot be read: {exc}") from exc
 
-    def _load(self, log: str) -> tuple[HardState, RaftLog]:
+    def _load(self, log: str, keep_in_memory: int | None) -> tuple[HardState, RaftLog]:
         with self.env.begin() as txn:
             first_index, prev_term = 1, 0
             raw = txn.get(log.encode(), db=self._trim)
@@ -137,7 +156,12 @@ class Storage:
                 if len(raw) != _TRIM.size:
                     raise StorageCorrupt(f"{self.path}: trim record of log {log!r} is truncated")
                 first_index, prev_term = _TRIM.unpack(raw)
-            entries = []
+            hard_state = self._load_hard_state(txn, log)
+            # Every entry is checked; committed ones are kept only while among the newest keep_in_memory (at
+            # least one, so the log knows its end), the others all.
+            committed: collections.deque[Entry] | list[Entry] = \
+                [] if keep_in_memory is None else collections.deque(maxlen=max(keep_in_memory, 1))
+            uncommitted: list[Entry] = []
             expected = first_index
             for key, value in txn.cursor(db=self._entries[log]):
                 index = self._check_key(log, key)
@@ -146,14 +170,32 @@ class Storage:
                 if index != expected:
                     raise StorageCorrupt(f"{self.path}: log {log!r} has a gap: expected index {expected}, "
                                          f"found {index}")
-                entries.append(self._decode_entry(log, index, value))
+                entry = self._decode_entry(log, index, value)
+                (committed if index <= hard_state.commit else uncommitted).append(entry)
                 expected += 1
-            hard_state = self._load_hard_state(txn, log)
-        raft_log = RaftLog(entries, first_index=first_index, prev_term=prev_term)
+        raft_log = RaftLog(list(committed) + uncommitted, first_index=first_index, prev_term=prev_term,
+                           stable=None if keep_in_memory is None else StoredEntries(self, log))
         if hard_state.commit > raft_log.last_index:
             raise StorageCorrupt(f"{self.path}: log {log!r} was committed up to {hard_state.commit} but holds "
                                  f"entries only up to {raft_log.last_index} (truncated log)")
         return hard_state, raft_log
+
+    def read_entries(self, log: str, lo: int, hi: int) -> list[Entry]:
+        """Stored entries lo..hi (checked); fewer if the log ends (or was trimmed) in that range."""
+        entries = []
+        try:
+            with self.env.begin() as txn:
+                cursor = txn.cursor(db=self._entries[log])
+                if hi < lo or not cursor.set_key(_INDEX.pack(lo)):
+                    return entries
+                for key, value in cursor:
+                    index = self._check_key(log, key)
+                    if index > hi:
+                        break
+                    entries.append(self._decode_entry(log, index, value))
+        except lmdb.Error as exc:
+            raise StorageCorrupt(f"{self.path}: log {log!r} cannot be read: {exc}") from exc
+        return entries
 
     def _check_key(self, log: str, key: bytes) -> int:
         if len(key) != _INDEX.size:

@@ -43,9 +43,10 @@ def run(coro, timeout_s: float = 60.0):
 
 @pytest.fixture(params=["grpc", "wire"])
 def cluster(tmp_path, request):
-    """Every test runs twice: peers and LogClients on gRPC, then on the txlog wire (txlog/wire.py)."""
-    c = start_txlog_cluster(str(tmp_path), logs=("cluster", LOG), extra_args=("--log-level", "INFO"),
-                            wire=request.param == "wire")
+    """Every test runs twice: peers and LogClients on gRPC, then on the txlog wire (txlog/wire.py). The nodes keep
+    only 4 applied entries in memory, so catch-ups, tails from far back and restarts read from LMDB."""
+    c = start_txlog_cluster(str(tmp_path), logs=("cluster", LOG),
+                            extra_args=("--log-level", "INFO", "--memory-entries", "4"), wire=request.param == "wire")
     yield c
     c.stop()
 
@@ -142,6 +143,24 @@ def test_ack_needs_a_majority(cluster):
                    [(e.index, e.term, e.record) for e in entries]
         finally:
             await client.close()
+    run(body())
+
+
+def test_a_follower_far_behind_catches_up_from_the_leaders_disk(cluster):
+    """With 4 entries in memory, the leader sends a follower that missed 40 entries what it reads back from LMDB."""
+    async def body():
+        leader = await wait_for_leader(cluster.addresses, LOG)
+        straggler = followers(cluster, leader)[0]
+        straggler.kill()
+        async with log_client(cluster) as client:
+            indexes = [await client.append(f"missed-{i}".encode(), 0) for i in range(40)]
+        straggler.start()
+        await wait_until(lambda: caught_up(straggler.address, indexes[-1]), 15)
+        expected = await read_log(leader, indexes[-1])
+        assert [item for _, item in data_items(expected)][-40:] == [f"missed-{i}".encode() for i in range(40)]
+        for node in cluster.nodes.values():
+            got = await read_log(node.address, indexes[-1])
+            assert [(e.index, e.term, e.record) for e in got] == [(e.index, e.term, e.record) for e in expected]
     run(body())
 
 

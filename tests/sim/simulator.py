@@ -83,6 +83,32 @@ class Faults:
 CALM = Faults()
 
 
+MEMORY_KEEP = 1     # entries a node keeps in memory past what it may release (txlog keeps hundreds; 1 tests most)
+
+
+class _DurableReader:
+    """A RaftLog's stable reader: entries it released from memory are read back from the node's disk, and must be
+    there (releasing an entry that is not durable, or reading one past the disk's end, is a core bug)."""
+    __slots__ = ("sim", "nid")
+
+    def __init__(self, sim: "Simulator", nid: str):
+        self.sim, self.nid = sim, nid
+
+    def term(self, index: int) -> int | None:
+        self._check_durable(index)
+        return self.sim.disks[self.nid].entries[index - 1].term
+
+    def slice(self, lo: int, hi: int) -> list[Entry]:
+        if hi < lo:
+            return []
+        self._check_durable(hi)
+        return self.sim.disks[self.nid].entries[lo - 1:hi]
+
+    def _check_durable(self, index: int) -> None:
+        held = len(self.sim.disks[self.nid].entries)
+        self.sim.check(1 <= index <= held, lambda: f"{self.nid} reads released entry {index}, its disk holds {held}")
+
+
 @dataclasses.dataclass(slots=True)
 class Disk:
     """What survives a crash: the log and the hard state, written atomically by one Ready."""
@@ -196,8 +222,12 @@ class Simulator:
     def _start(self, nid: str) -> None:
         disk = self.disks[nid]
         node_rng = random.Random(self.rng.getrandbits(64))
-        self.nodes[nid] = RaftNode(nid, self.ids, node_rng, self.config, hard_state=disk.hard_state,
-                                   log=RaftLog(list(disk.entries)), applied=0)
+        # As txlog/storage.py loads a log: in memory the newest entries and all that may not be committed (a new
+        # leader may rewrite those), the rest read back from the disk.
+        in_memory_from = max(0, min(disk.hard_state.commit, len(disk.entries) - MEMORY_KEEP))
+        log = RaftLog(disk.entries[in_memory_from:], stable=_DurableReader(self, nid))
+        self.nodes[nid] = RaftNode(nid, self.ids, node_rng, self.config, hard_state=disk.hard_state, log=log,
+                                   applied=0)
         self.applied[nid] = []
         self.pending_ready[nid] = False
         self.last_commit[nid] = self.nodes[nid].commit
@@ -233,6 +263,7 @@ class Simulator:
         for e in rd.committed:
             self._apply(nid, node, e)
         node.advance(rd)
+        node.release_memory(MEMORY_KEEP)
 
     def _persist(self, nid: str, rd: Ready) -> None:
         disk = self.disks[nid]

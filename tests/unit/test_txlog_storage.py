@@ -183,3 +183,32 @@ def test_zeros_written_ahead_never_cover_data(path):
     used = (s.env.info()["last_pgno"] + 1) * s.env.stat()["psize"]
     assert os.path.getsize(os.path.join(path, "data.mdb")) > used      # zeros ahead again after a reopen
     s.close()
+
+
+def test_load_keeps_the_newest_committed_and_all_uncommitted_entries_in_memory(path):
+    s = reopen(path)
+    s.save([GroupWrite("shard0", HardState(2, "a", 30), entries(1, 20, term=1) + entries(21, 40, term=2))])
+    s.close()
+    s = reopen(path)
+    full_hs, full = s.load("shard0")
+    hs, log = s.load("shard0", keep_in_memory=5)
+    assert hs == full_hs
+    # committed up to 30: 26..30 are the newest five committed, 31..40 may still be rewritten by a new leader
+    assert [e.index for e in log.entries] == list(range(26, 41))
+    assert log.first_index == 1 and log.last_index == 40 and log.last_term() == 2
+    assert log.slice(1, 40) == full.slice(1, 40) and log.slice(18, 27) == full.slice(18, 27)
+    assert [log.term(i) for i in range(0, 42)] == [full.term(i) for i in range(0, 42)]
+    log.release(38)                      # released entries come back from the store, checked
+    assert log.offset == 38 and log.slice(1, 40) == full.slice(1, 40)
+    s.close()
+
+
+def test_released_entries_follow_a_trim(path):
+    s = reopen(path)
+    s.save([GroupWrite("shard0", HardState(1, "", 30), entries(1, 30))])
+    _, log = s.load("shard0", keep_in_memory=3)
+    log.compact(11)                      # as the txlog does: the log first, then the store (in the persister)
+    s.compact("shard0", 11, 1)
+    assert log.first_index == 11 and log.term(10) == 1 and log.term(9) is None
+    assert [e.index for e in log.slice(1, 30)] == list(range(11, 31))
+    s.close()

@@ -31,7 +31,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import random
-from typing import Iterable, Sequence
+from typing import Iterable, Protocol, Sequence
 
 
 class Role(enum.Enum):
@@ -121,43 +121,64 @@ class Progress:
     match_at_heartbeat: int = 0   # to notice a pipeline that stopped moving (a lost append)
 
 
+class StableLog(Protocol):
+    """The driver's durable copy of entries the log has released from memory (see RaftLog.release)."""
+
+    def term(self, index: int) -> int | None: ...
+
+    def slice(self, lo: int, hi: int) -> list[Entry]: ...
+
+
 class RaftLog:
-    """The log as the core sees it: entries [first_index, last_index] in memory, plus the term of the entry just
-    before them (after a trim) so appends right after the trim point still match."""
+    """The log as the core sees it: entries [first_index, last_index], plus the term of the entry just before them
+    (after a trim) so appends right after the trim point still match.
 
-    __slots__ = ("entries", "offset", "prev_term")
+    The newest entries are in memory, from `offset` on. With a `stable` reader, older ones may be released from
+    memory once they are durable (the driver's promise, see `RaftNode.release_memory`) and are read back from it
+    when needed (a lagging follower, a tail from far back), so memory does not grow with the log. Only committed
+    entries are released, and Raft never rewrites those, so a rewrite (`truncate_from`) stays in memory."""
 
-    def __init__(self, entries: Sequence[Entry] = (), first_index: int = 1, prev_term: int = 0):
+    __slots__ = ("entries", "offset", "first", "prev_term", "stable")
+
+    def __init__(self, entries: Sequence[Entry] = (), first_index: int = 1, prev_term: int = 0,
+                 stable: StableLog | None = None):
         self.entries: list[Entry] = list(entries)
-        self.offset = first_index        # index of entries[0]
+        self.first = first_index         # the log's first index (after a trim)
+        self.offset = self.entries[0].index if self.entries else first_index   # index of entries[0]
         self.prev_term = prev_term       # term of the entry at first_index - 1 (0 if none)
-        assert all(e.index == first_index + i for i, e in enumerate(self.entries)), "log has gaps"
+        self.stable = stable
+        assert stable is not None or self.offset == first_index, "entries below offset need a stable reader"
+        assert all(e.index == self.offset + i for i, e in enumerate(self.entries)), "log has gaps"
 
     @property
     def first_index(self) -> int:
-        return self.offset
+        return self.first
 
     @property
     def last_index(self) -> int:
         return self.offset + len(self.entries) - 1
 
     def last_term(self) -> int:
-        return self.entries[-1].term if self.entries else self.prev_term
+        return self.entries[-1].term if self.entries else (self.term(self.offset - 1) or 0)
 
     def term(self, index: int) -> int | None:
         """Term of the entry at index; None if unknown (trimmed away or past the end)."""
-        if index == self.offset - 1:
-            return self.prev_term
-        if self.offset <= index <= self.last_index:
-            return self.entries[index - self.offset].term
-        return None
+        if index >= self.offset:
+            return self.entries[index - self.offset].term if index <= self.last_index else None
+        if index >= self.first:
+            return self.stable.term(index)     # released from memory
+        return self.prev_term if index == self.first - 1 else None
 
     def slice(self, lo: int, hi: int) -> list[Entry]:
         """Entries with lo <= index <= hi."""
-        lo = max(lo, self.offset)
-        return self.entries[lo - self.offset: hi - self.offset + 1]
+        lo = max(lo, self.first)
+        if lo >= self.offset:
+            return self.entries[lo - self.offset: hi - self.offset + 1]
+        older = self.stable.slice(lo, min(hi, self.offset - 1))
+        return older + self.entries[:hi - self.offset + 1] if hi >= self.offset else older
 
     def truncate_from(self, index: int) -> None:
+        assert index >= self.offset, f"rewriting released (committed) entries from {index}"
         del self.entries[index - self.offset:]
 
     def append(self, entries: Iterable[Entry]) -> None:
@@ -165,10 +186,20 @@ class RaftLog:
 
     def compact(self, below: int) -> None:
         """Drop entries with index < below (they are applied everywhere they are needed)."""
-        if below <= self.offset:
+        if below <= self.first:
             return
         below = min(below, self.last_index + 1)
         self.prev_term = self.term(below - 1) or 0
+        self.first = below
+        if below > self.offset:
+            del self.entries[:below - self.offset]
+            self.offset = below
+
+    def release(self, below: int) -> None:
+        """Drop entries below `below` from memory (never the last one); `stable` holds them durably."""
+        below = min(below, self.last_index)
+        if self.stable is None or below <= self.offset:
+            return
         del self.entries[:below - self.offset]
         self.offset = below
 
@@ -270,6 +301,11 @@ class RaftNode:
         """Forget entries below `below` (they must be applied here)."""
         below = min(below, self.applied + 1)
         self.log.compact(below)
+
+    def release_memory(self, keep: int) -> None:
+        """Let the log drop from memory all but the newest `keep` of the entries that are both applied and
+        persisted here (its stable reader gives them back); a no-op for a log without one."""
+        self.log.release(min(self.applied, self._unstable_from - 1) + 1 - keep)
 
     def step(self, m: Message) -> None:
         if m.term > self.term:
