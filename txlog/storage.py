@@ -9,16 +9,20 @@ Layout (named sub-databases):
 Group commit: `save()` writes every group's new entries, hard state and trim (compaction) in ONE write transaction;
 the environment is opened with sync=True, metasync=True (the default, fully durable: LMDB flushes the data pages,
 then the meta page, so a crash at any point leaves either the old or the new state). The driver's persister calls
-it from one worker thread and sends the messages that depend on what it wrote only after it returns. A hard state
+it on the event loop's thread, one batch at a time, and sends the messages that depend on what it wrote only
+after it returns. A hard state
 whose only change is the commit index is not written on its own (see txlog/server.py): the stored commit may lag,
 never lead, the stored log.
 
-Write-ahead zeros: a commit whose pages land past the end of the file grows it, and its fdatasync then also
-commits the new file size to the filesystem journal: another device flush. The log only grows, so nearly every
-commit did. `save()` keeps zeros written ahead of LMDB's last page, a chunk at a time, so a commit only overwrites
-blocks the file already has. With three nodes committing at once on one disk this took a commit from ~0.95 ms to
-~0.65 ms (bench/README.md). The zeros are only ever written past the file's end, before a write transaction
-begins, on the thread that runs the transactions: never over a page LMDB uses.
+Write-ahead zeros: a commit whose pages land past the end of the file grows it, and its fdatasync then also has
+to write the file's new size and block allocation. The log only grows, so nearly every commit did. `save()` keeps
+zeros written ahead of LMDB's last page, a chunk at a time, so a commit only overwrites blocks the file already
+has. With three nodes committing at once on one disk this took a commit from ~0.95 ms to ~0.65 ms (bench/README.md).
+The zeros are only ever written past the file's end, before a write transaction begins, on the thread that runs
+the transactions: never over a page LMDB uses.
+
+Reading back: a log keeps only its newest entries in memory (`load(keep_in_memory=...)`, RaftLog.release);
+StoredEntries reads the others from here when a lagging follower or a tail from far back needs them.
 
 Corruption: opening checks the file against the database's own size (a truncated file would otherwise fault when
 read through the map) and refuses an existing but empty or unmarked store; every record carries a CRC32; `load()`
