@@ -10,9 +10,8 @@ Group commit: `save()` writes every group's new entries, hard state and trim (co
 the environment is opened with sync=True, metasync=True (the default, fully durable: LMDB flushes the data pages,
 then the meta page, so a crash at any point leaves either the old or the new state). The driver's persister calls
 it on the event loop's thread, one batch at a time, and sends the messages that depend on what it wrote only
-after it returns. A hard state
-whose only change is the commit index is not written on its own (see txlog/server.py): the stored commit may lag,
-never lead, the stored log.
+after it returns. A hard state whose only change is the commit index is not written on its own (see
+txlog/server.py): the stored commit may lag, never lead, the stored log.
 
 Write-ahead zeros: a commit whose pages land past the end of the file grows it, and its fdatasync then also has
 to write the file's new size and block allocation. The log only grows, so nearly every commit did. `save()` keeps
