@@ -75,18 +75,22 @@ def _encode_entry(entry: Entry) -> bytes:
 
 class StoredEntries:
     """A RaftLog's stable reader (txlog/raft/core.py): the entries it released from memory, read back from the
-    store. They are durable and committed, so the store holds them until a trim, below which the log never reads."""
+    store. They are durable and committed, so the store holds them until a trim, below which the log never reads:
+    one that is missing means a damaged store."""
     __slots__ = ("storage", "log")
 
     def __init__(self, storage: "Storage", log: str):
         self.storage, self.log = storage, log
 
-    def term(self, index: int) -> int | None:
-        found = self.storage.read_entries(self.log, index, index)
-        return found[0].term if found else None
+    def term(self, index: int) -> int:
+        return self.slice(index, index)[0].term
 
     def slice(self, lo: int, hi: int) -> list[Entry]:
-        return self.storage.read_entries(self.log, lo, hi)
+        entries = self.storage.read_entries(self.log, lo, hi)
+        if len(entries) != max(0, hi - lo + 1):
+            raise StorageCorrupt(f"{self.storage.path}: log {self.log!r} lacks released entries in {lo}..{hi} "
+                                 f"(found {len(entries)})")
+        return entries
 
 
 class Storage:

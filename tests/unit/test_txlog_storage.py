@@ -203,6 +203,20 @@ def test_load_keeps_the_newest_committed_and_all_uncommitted_entries_in_memory(p
     s.close()
 
 
+def test_a_released_entry_missing_from_the_store_is_corruption(path):
+    s = reopen(path)
+    s.save([GroupWrite("shard0", HardState(1, "", 10), entries(1, 10))])
+    _, log = s.load("shard0", keep_in_memory=2)
+    with s.env.begin(write=True) as txn:         # damage: entry 4 disappears from the store
+        txn.delete(struct.pack(">Q", 4), db=s.env.open_db(b"entries:shard0", txn=txn))
+    assert log.term(5) == 1
+    with pytest.raises(StorageCorrupt, match="lacks released entries in 4..4"):
+        log.term(4)
+    with pytest.raises(StorageCorrupt, match="lacks released entries in 1..8"):
+        log.slice(1, 10)
+    s.close()
+
+
 def test_released_entries_follow_a_trim(path):
     s = reopen(path)
     s.save([GroupWrite("shard0", HardState(1, "", 30), entries(1, 30))])
