@@ -842,8 +842,10 @@ class TxLogService(pb_grpc.TxLogServicer):
             logs.append(pb.LogStatus(log=name, role=c.role.value, term=c.term, commit_index=c.commit,
                                      applied_index=g.applied_index, last_index=c.log.last_index,
                                      first_index=g.first_index, epoch=g.fencing.applied_epoch,
-                                     leader_id=c.leader_id, leader_hint=node._address(c.leader_id)))
-        return pb.StatusResponse(node_id=node.config.node_id, logs=logs, peers=list(node.config.peers))
+                                     leader_id=c.leader_id, leader_hint=node._address(c.leader_id),
+                                     entries_in_memory=len(c.log.entries)))
+        return pb.StatusResponse(node_id=node.config.node_id, logs=logs, peers=list(node.config.peers),
+                                 counters=node.stats)
 
     async def Trim(self, request, context):
         if request.log not in self.node.groups:

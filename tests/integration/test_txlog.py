@@ -164,6 +164,24 @@ def test_a_follower_far_behind_catches_up_from_the_leaders_disk(cluster):
     run(body())
 
 
+def test_memory_holds_a_window_of_the_log_and_status_counts_commits(cluster):
+    async def body():
+        leader = await wait_for_leader(cluster.addresses, LOG)
+        async with log_client(cluster) as client:
+            indexes = [await client.append(f"w-{i}".encode(), 0) for i in range(60)]
+            await client.append(b"last", 0)        # carries the commit of the 60th to the followers
+        for node in cluster.nodes.values():
+            await wait_until(lambda: caught_up(node.address, indexes[-1]))
+            status = await status_of(node.address)
+            assert status.last_index - status.first_index + 1 > 60
+            assert status.entries_in_memory <= 4 + 2, status     # 4 applied + what is not applied yet
+        async with grpc.aio.insecure_channel(grpc_address(leader)) as channel:
+            response = await pb_grpc.TxLogStub(channel).Status(pb.StatusRequest(), timeout=2)
+        counters = response.counters
+        assert counters["committed_waiters"] >= 61 and counters["fsyncs"] > 0 and counters["fsync_us"] > 0
+    run(body())
+
+
 # -- leader crash, tail across it, catch-up --------------------------------------------------------------------
 def test_leader_kill_loses_no_acknowledged_entry(cluster):
     async def body():
