@@ -336,7 +336,15 @@ def node_status(plan: ClusterPlan) -> dict:
                 row["applied_index"] = sum(s.applied_index for s in shard_logs)
                 row["committed_index"] = sum(s.commit_index for s in shard_logs)
                 row["logs"] = {s.log: {"role": s.role, "term": s.term, "commit": s.commit_index,
-                                       "epoch": s.epoch} for s in status.logs}
+                                       "epoch": s.epoch, "entries_in_memory": s.entries_in_memory}
+                               for s in status.logs}
+                counters = status.counters
+                # Averages since the node started: an LMDB commit (write + fsync), and, on a leader, an append's
+                # time from arrival to commit on a majority.
+                if counters.get("fsyncs"):
+                    row["fsync_ms"] = round(counters["fsync_us"] / counters["fsyncs"] / 1000, 2)
+                if counters.get("committed_waiters"):
+                    row["commit_ms"] = round(counters["commit_wait_us"] / counters["committed_waiters"] / 1000, 2)
             except Exception as exc:   # noqa: BLE001 - report, don't crash the status table
                 row["error"] = str(exc)[:80]
         elif alive and node.kind == "data":

@@ -87,6 +87,10 @@ def test_kill_pause_restart_and_status(cluster):
             pass
         assert time.monotonic() < deadline, "restarted replica did not catch up"
         time.sleep(0.1)
+    # the txlog leader's averages: an LMDB commit, and an append's wait for its majority
+    leader = next(r for r in status(cluster)["nodes"] if r["kind"] == "txlog" and r["role"] == "leader")
+    assert leader["fsync_ms"] > 0 and leader["commit_ms"] > 0, leader
+    assert 1 <= leader["logs"]["shard0"]["entries_in_memory"] <= 512, leader
     memdb(cluster, "chaos", "pause", "txlog-c")
     assert status(cluster)["faults"]["paused"] == ["txlog-c"]
     assert cluster.client(cluster.primary()).set("one-txlog-paused", "1") is True   # 2 of 3 still commit
