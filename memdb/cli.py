@@ -1,6 +1,7 @@
 """`memdb` command line: run and inspect a local three-zone cluster.
 
   memdb cluster up [--dir DIR] [--base-port P] [--shards N] [--detach] [--grpc-tls-dir TLSDIR] [--no-zone-proxies]
+                   [--snapshot-every N]
   memdb cluster status [--dir DIR] [--json]
   memdb cluster down [--dir DIR]
   memdb cluster failover [--dir DIR] [--shard S] [--to NODE]
@@ -22,7 +23,7 @@ def cluster_up(args: argparse.Namespace) -> int:
     plan = lc.ClusterPlan.load(args.dir)
     if plan is None:
         plan = lc.ClusterPlan.make(args.dir, args.base_port, args.shards, args.grpc_tls_dir or "",
-                                   zone_proxies=not args.no_zone_proxies)
+                                   zone_proxies=not args.no_zone_proxies, snapshot_every=args.snapshot_every)
         plan.save()
     elif (args.base_port, args.shards) != (plan.base_port, plan.shards) and args.explicit_layout:
         print(f"{args.dir} holds a cluster with base port {plan.base_port} and {plan.shards} shard(s); "
@@ -179,6 +180,9 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--detach", action="store_true", help="return once every shard serves writes")
     up.add_argument("--no-zone-proxies", action="store_true",
                     help="connect zones directly (faster; `memdb chaos` network faults then do nothing)")
+    up.add_argument("--snapshot-every", type=int, default=lc.SNAPSHOT_EVERY_ENTRIES,
+                    help="replicas snapshot the shard into DIR/snapshots every this many applied writes, then "
+                         "trim the log (a new cluster only; default %(default)s)")
     up.add_argument("--grpc-tls-dir", default=None,
                     help="serve the data nodes' gRPC API over TLS with server.crt/server.key from this directory "
                          "(and require client certificates signed by its client-ca.crt, if present)")

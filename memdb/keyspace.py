@@ -221,6 +221,20 @@ class Keyspace:
         # OBJECT IDLETIME/FREQ's access clock (memdb/access.py): node-local, not replicated; None = not tracking.
         self.access: Any = None
 
+    # -- snapshots (memdb/snapshot.py) ------------------------------------------------------------------------
+    def __getstate__(self) -> dict:
+        """The replicated state only: not this node's access clock, nor an entry's pending changes and events."""
+        return {**self.__dict__, "modified": [], "events": [], "access": None}
+
+    def take_over(self, other: "Keyspace") -> None:
+        """Become `other` (a snapshot's keyspace) in place: the server keeps a reference to this object, and the
+        access clock stays this node's."""
+        access = self.access
+        self.__dict__.update(other.__dict__)
+        self.access = access
+        for db in self.dbs:
+            db._keyspace = self
+
     def set_notify_flags(self, flags: int) -> None:
         self.notify_flags = flags
         self.notify_classes = flags if flags & notify.CHANNELS else 0

@@ -27,6 +27,8 @@ import subprocess
 import sys
 import time
 
+from memdb.snapshot import SNAPSHOT_EVERY_ENTRIES
+
 ZONES = ("a", "b", "c")
 HOST = "127.0.0.1"
 
@@ -74,10 +76,12 @@ class ClusterPlan:
     # False: no zone proxies, every process reaches every other directly (a faster cluster for benchmarks; the
     # network faults of `memdb chaos` then have nothing to act on).
     zone_proxies: bool = True
+    # Data nodes share <directory>/snapshots; replicas write one every this many applied writes, then trim the log.
+    snapshot_every: int = SNAPSHOT_EVERY_ENTRIES
 
     @classmethod
     def make(cls, directory: str, base_port: int, shards: int, grpc_tls_dir: str = "",
-             zone_proxies: bool = True) -> "ClusterPlan":
+             zone_proxies: bool = True, snapshot_every: int = SNAPSHOT_EVERY_ENTRIES) -> "ClusterPlan":
         nodes = [NodePlan(f"txlog-{z}", z, "txlog", base_port + 1 + i, wire_port=base_port + 4 + i)
                  for i, z in enumerate(ZONES)]
         port = base_port + 10
@@ -95,7 +99,7 @@ class ClusterPlan:
                   for z in ZONES if zone_proxies]
         nodes.append(NodePlan("endpoint", "", "endpoint", base_port, shard="shard0"))
         return cls(os.path.abspath(directory), base_port, shards, nodes, routes,
-                   os.path.abspath(grpc_tls_dir) if grpc_tls_dir else "", zone_proxies)
+                   os.path.abspath(grpc_tls_dir) if grpc_tls_dir else "", zone_proxies, snapshot_every)
 
     def node(self, name: str) -> NodePlan:
         return next(n for n in self.nodes if n.name == name)
@@ -131,7 +135,8 @@ class ClusterPlan:
             json.dump({"base_port": self.base_port, "shards": self.shards,
                        "nodes": [dataclasses.asdict(n) for n in self.nodes],
                        "routes": [dataclasses.asdict(r) for r in self.routes],
-                       "grpc_tls_dir": self.grpc_tls_dir, "zone_proxies": self.zone_proxies}, f, indent=2)
+                       "grpc_tls_dir": self.grpc_tls_dir, "zone_proxies": self.zone_proxies,
+                       "snapshot_every": self.snapshot_every}, f, indent=2)
 
     @classmethod
     def load(cls, directory: str) -> "ClusterPlan | None":
@@ -142,7 +147,8 @@ class ClusterPlan:
             raw = json.load(f)
         return cls(os.path.abspath(directory), raw["base_port"], raw["shards"],
                    [NodePlan(**n) for n in raw["nodes"]], [RoutePlan(**r) for r in raw.get("routes", [])],
-                   raw.get("grpc_tls_dir", ""), raw.get("zone_proxies", True))
+                   raw.get("grpc_tls_dir", ""), raw.get("zone_proxies", True),
+                   raw.get("snapshot_every", SNAPSHOT_EVERY_ENTRIES))
 
     def by_kind(self, kind: str) -> list[NodePlan]:
         return [n for n in self.nodes if n.kind == kind]
@@ -167,7 +173,8 @@ class ClusterPlan:
             return [py, "-m", "memdb.server", "--host", HOST, "--port", str(node.port), "--node-id", node.name,
                     "--zone", node.zone, "--shard", node.shard, "--role", role,
                     "--topology", self.path("topology.json"), "--grpc-port", str(node.grpc_port),
-                    "--txlog", ",".join(self.txlog_addresses(node.zone)), *self.grpc_tls_arguments()]
+                    "--txlog", ",".join(self.txlog_addresses(node.zone)), *self.grpc_tls_arguments(),
+                    "--snapshot-dir", self.path("snapshots"), "--snapshot-every", str(self.snapshot_every)]
         if node.kind == "zonenet":
             routes = [a for r in self.routes if r.src == node.zone
                       for port, target in ((r.port, self.node(r.target).address),

@@ -44,8 +44,9 @@ from memdb.commands.spec import NULL_ARRAY, OK, QUEUED, Blocked, CommandError, C
 from memdb.dedup import DedupTable, TooOld
 from memdb.generated import entries_pb2 as epb
 from memdb.keyspace import Keyspace
+from memdb.snapshot import SNAPSHOT_EVERY_ENTRIES, TRIM_MARGIN_RECORDS, SnapshotCorrupt, SnapshotStore
 from memdb import notify
-from txlog.client import AppendError, ConditionFailed, LogClient, LogUnavailable, StaleEpoch
+from txlog.client import AppendError, ConditionFailed, LogClient, LogTrimmed, LogUnavailable, StaleEpoch
 from txlog.generated import txlog_pb2 as tpb
 
 log = logging.getLogger("memdb.node")
@@ -88,6 +89,8 @@ class NodeConfig:
     # entries) is paid least often; measured in bench/README.md ("Tuning").
     log_inflight_batches: int = DEFAULT_LOG_INFLIGHT
     topology_path: str = ""             # shards, slots, nodes (written by `memdb cluster up`); "" = one shard
+    snapshot_dir: str = ""              # the shard's snapshot store, shared by its data nodes ("" = none, no trims)
+    snapshot_every: int = SNAPSHOT_EVERY_ENTRIES
 
 
 @dataclasses.dataclass(slots=True)
@@ -163,7 +166,14 @@ class DataNode:
                             if self.topology.multi_shard else None)
         self._published_epoch = 0
         self.stats = {"writes_submitted": 0, "writes_failed": 0, "claims_won": 0, "claims_lost": 0,
-                      "fenced_entries_skipped": 0}
+                      "fenced_entries_skipped": 0, "snapshots_written": 0, "snapshot_failures": 0,
+                      "snapshots_loaded": 0, "log_trimmed_below": 0}
+        # Snapshots (memdb/snapshot.py): written by replicas, read at start and when the tail falls below a trim.
+        self.snapshots = SnapshotStore(config.snapshot_dir, config.shard) if config.snapshot_dir else None
+        self.snapshot_index = 0                  # the newest snapshot this node wrote or loaded
+        self._snapshot_base = (0, 0)             # (applied_entries, snapshot index) the count to the next starts at
+        self._snapshot_child: int | None = None  # pid of the child writing one
+        self._background: set[asyncio.Task] = set()
 
     # -- the executor interface used by memdb.server -----------------------------------------------------------
     def execute(self, session, args: list[bytes], client: tuple[str, int] | None = None):
@@ -239,7 +249,8 @@ class DataNode:
         lag_ms = max(0, int(time.time() * 1000) - self._last_applied_now_ms) if lag_entries else 0
         txlog = [("shard", self.config.shard), ("epoch", self.epoch), ("committed_index", commit),
                  ("applied_index", self.applied_index), ("lag_entries", lag_entries), ("lag_ms", lag_ms),
-                 ("applied_entries", self.applied_entries),
+                 ("applied_entries", self.applied_entries), ("snapshot_index", self.snapshot_index),
+                 ("snapshot_in_progress", int(self._snapshot_child is not None)),
                  ("lease_valid", int(self._lease_valid())), ("writer_id", self.origin_id),
                  *self.stats.items()]
         keyspace = [(f"db{db.index}", f"keys={db.size()},expires={len(db.expires)},avg_ttl=0")
@@ -358,7 +369,9 @@ class DataNode:
                 tail.cancel()
                 retail.cancel()
             if tail.done() and not tail.cancelled() and tail.exception() is not None:
-                raise tail.exception()
+                if not isinstance(tail.exception(), LogTrimmed):
+                    raise tail.exception()
+                await self._catch_up_from_snapshot(str(tail.exception()))
 
     async def _apply_from(self, address: str | None) -> None:
         keyspace = self.keyspace
@@ -375,6 +388,9 @@ class DataNode:
             # Nothing runs between the entries of one message, so waiters need waking once per message.
             self._applied_changed.set()
             self._applied_changed = asyncio.Event()
+            if self.snapshots is not None and \
+                    self.applied_entries - self._snapshot_base[0] >= self.config.snapshot_every:
+                self._maybe_snapshot()
 
     def _apply_record(self, record: tpb.LogRecord) -> None:
         if record.kind == tpb.LEADERSHIP:
@@ -502,6 +518,126 @@ class DataNode:
                 await asyncio.wait_for(self._applied_changed.wait(), remaining)
             except TimeoutError:
                 pass
+
+    # -- snapshots (memdb/snapshot.py) --------------------------------------------------------------------------
+    def replicated_state(self) -> dict[str, Any]:
+        """What applying the log up to applied_index has built: a snapshot's body."""
+        return {"applied_index": self.applied_index, "applied_entries": self.applied_entries,
+                "keyspace": self.keyspace, "dedup": self.dedup, "epoch": self.epoch,
+                "primary_id": self.primary_id, "primary_address": self.primary_address,
+                "last_now_ms": self._last_now_ms, "last_applied_now_ms": self._last_applied_now_ms}
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        self.keyspace.take_over(state["keyspace"])
+        self.dedup = state["dedup"]
+        self.epoch = state["epoch"]
+        self.primary_id, self.primary_address = state["primary_id"], state["primary_address"]
+        if self.primary_id:
+            self.topology.note_primary(self.config.shard, self.epoch, self.primary_id)
+        self.applied_index = self.snapshot_index = state["applied_index"]
+        self.applied_entries = state["applied_entries"]
+        self._last_now_ms = max(self._last_now_ms, state["last_now_ms"])
+        self._last_applied_now_ms = state["last_applied_now_ms"]
+        self._snapshot_base = (self.applied_entries, self.applied_index)
+        self._last_epoch_activity = time.monotonic()
+        self.stats["snapshots_loaded"] += 1
+
+    def load_snapshot(self, newer_than: int = 0) -> bool:
+        """Take the state of the newest readable snapshot past index `newer_than`; False if there is none."""
+        for snapshot in self.snapshots.snapshots() if self.snapshots is not None else []:
+            if snapshot.index <= newer_than:
+                break
+            started = time.monotonic()
+            try:
+                state = self.snapshots.read(snapshot)
+            except (OSError, SnapshotCorrupt) as exc:
+                log.error("%s: cannot use snapshot %s: %s", self.config.node_id, snapshot.path, exc)
+                continue
+            self._restore(state)
+            log.warning("%s: loaded the snapshot at log index %d (%d keys) in %.2f s", self.config.node_id,
+                        snapshot.index, sum(db.size() for db in self.keyspace.dbs), time.monotonic() - started)
+            return True
+        return False
+
+    async def _catch_up_from_snapshot(self, why: str) -> None:
+        """The log no longer holds the entries after applied_index (a trim passed us while we were behind)."""
+        if self.role is Role.PRIMARY:
+            self._step_down(f"the log was trimmed past what it applied ({why})")
+        if not self.load_snapshot(newer_than=self.applied_index):
+            log.error("%s: %s, and the snapshot store has nothing newer than index %d; retrying",
+                      self.config.node_id, why, self.applied_index)
+            await asyncio.sleep(1.0)
+            return
+        # Our own writes in the skipped part have applied, but their replies are gone: answer as for a write
+        # whose outcome is unknown. Blocked clients look at the new state.
+        waiting, self._waiting = self._waiting, {}
+        for future, _, _ in waiting.values():
+            if not future.done():
+                future.set_exception(CommandError(LOG_UNAVAILABLE_ERROR))
+        parked, self._parked = self._parked, []
+        for p in parked:
+            if not p.future.done():
+                self._retry_parked(p)
+
+    def _maybe_snapshot(self) -> None:
+        """Fork a child that writes the state as of now, if this node is a replica and no other replica has just
+        written one or is writing one."""
+        if self.role is not Role.REPLICA or self._snapshot_child is not None:
+            return
+        newest = self.snapshots.newest_index()
+        lock = self.snapshots.try_lock() if newest <= self._snapshot_base[1] else None
+        if lock is None:      # another replica wrote one since we started counting, or is writing one
+            self._snapshot_base = (self.applied_entries, max(newest, self._snapshot_base[1]))
+            return
+        index = self.applied_index
+        pid = os.fork()
+        if pid == 0:
+            self._write_snapshot_and_exit(index, lock)
+        os.close(lock)        # the child holds the lock until it exits
+        self._snapshot_child = pid
+        self._snapshot_base = (self.applied_entries, index)
+        task = asyncio.ensure_future(self._finish_snapshot(pid, index))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def _write_snapshot_and_exit(self, index: int, lock: int) -> None:
+        """In the forked child: only this thread exists, so touch nothing but the state and the store."""
+        code = 1
+        try:
+            # Keep only stdio and the lock: a copy of the listening socket here would keep a restarted node off
+            # its port until the snapshot is written.
+            os.closerange(3, lock)
+            os.closerange(lock + 1, os.sysconf("SC_OPEN_MAX"))
+            self.snapshots.write(index, self.replicated_state())
+            code = 0
+        except BaseException:
+            log.exception("%s: writing the snapshot at index %d failed", self.config.node_id, index)
+        finally:
+            os._exit(code)
+
+    async def _finish_snapshot(self, pid: int, index: int) -> None:
+        try:
+            _, status = await asyncio.get_running_loop().run_in_executor(None, os.waitpid, pid, 0)
+        finally:
+            self._snapshot_child = None
+        if os.waitstatus_to_exitcode(status) != 0:
+            self.stats["snapshot_failures"] += 1
+            return
+        self.stats["snapshots_written"] += 1
+        self.snapshot_index = index
+        # Below the oldest snapshot kept, not this one: if this one is ever unreadable, a node can still start
+        # from the one before and replay the log after it.
+        kept = self.snapshots.snapshots()
+        below = min(index, kept[-1].index if kept else index) + 1 - TRIM_MARGIN_RECORDS
+        if below <= 1:
+            return
+        try:
+            response = await self.log.trim(below)
+        except AppendError as exc:
+            log.warning("%s: trimming the log below %d failed: %s", self.config.node_id, below, exc)
+            return
+        if response.status == tpb.OK:
+            self.stats["log_trimmed_below"] = response.first_index
 
     # -- blocking commands -------------------------------------------------------------------------------------
     def _park(self, args, db_index, blocked: Blocked, future, is_write: bool, deadline: float | None = None,
@@ -987,6 +1123,7 @@ class DataNode:
         return addresses[(addresses.index(current) + 1) % len(addresses)]
 
     async def run(self) -> None:
+        self.load_snapshot()
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(self._commit_index_loop())
             if self.cluster_log is not None:
@@ -1084,6 +1221,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--grpc-port", type=int, default=0, help="serve the gRPC client API on this port (0 = off)")
     group.add_argument("--grpc-tls-cert", default="", help="PEM certificate chain: serve the gRPC API over TLS")
     group.add_argument("--grpc-tls-key", default="", help="PEM private key of --grpc-tls-cert")
+    group.add_argument("--snapshot-dir", default="",
+                       help="the shard's snapshot store, a directory shared by its data nodes: start from the newest "
+                            "snapshot there; replicas write snapshots and then trim the log (default: none)")
+    group.add_argument("--snapshot-every", type=int, default=SNAPSHOT_EVERY_ENTRIES,
+                       help="applied writes between snapshots (default %(default)s)")
     group.add_argument("--grpc-tls-ca", default="", help="PEM CA: require gRPC clients to present a certificate "
                                                          "it signed (mutual TLS)")
 
@@ -1099,5 +1241,6 @@ def build_node(args: argparse.Namespace) -> DataNode:
                         lease_ms=args.lease_ms, renew_ms=args.renew_ms, margin_ms=args.margin_ms,
                         topology_path=args.topology, grpc_tls_cert=args.grpc_tls_cert,
                         grpc_tls_key=args.grpc_tls_key, grpc_tls_ca=args.grpc_tls_ca,
-                        log_inflight_batches=max(1, args.log_inflight))
+                        log_inflight_batches=max(1, args.log_inflight), snapshot_dir=args.snapshot_dir,
+                        snapshot_every=max(1, args.snapshot_every))
     return DataNode(config)

@@ -118,6 +118,10 @@ class ScriptingState:
         self.functions: dict[str, str] = {}             # lower-case function name -> library name
         self._vm: LuaVM | None = None
 
+    def __getstate__(self) -> dict:
+        """For a snapshot (memdb/snapshot.py): the replicated part; the VM is rebuilt on demand."""
+        return {**self.__dict__, "_vm": None}
+
     @property
     def vm(self) -> "LuaVM":
         if self._vm is None:

@@ -14,9 +14,10 @@ from memdb import localcluster as lc
 
 
 class RunningCluster:
-    def __init__(self, directory: str, shards: int = 1, grpc_tls_dir: str = ""):
+    def __init__(self, directory: str, shards: int = 1, grpc_tls_dir: str = "",
+                 snapshot_every: int = lc.SNAPSHOT_EVERY_ENTRIES):
         base = self._free_base_port()
-        self.plan = lc.ClusterPlan.make(directory, base, shards, grpc_tls_dir)
+        self.plan = lc.ClusterPlan.make(directory, base, shards, grpc_tls_dir, snapshot_every=snapshot_every)
         self.plan.save()
         self.supervisor = lc.Supervisor(self.plan, detach=False)
 
