@@ -150,6 +150,14 @@ def _health_problem(cluster: RunningCluster, target: int | None) -> str | None:
 
 
 # -- one cycle -----------------------------------------------------------------------------------------------------
+def snapshots_loaded(cluster: RunningCluster) -> int:
+    loaded = 0
+    for n in cluster.data_nodes():
+        with open(cluster.plan.path("logs", f"{n.name}.log"), errors="replace") as f:
+            loaded += f.read().count("loaded the snapshot at log index")
+    return loaded
+
+
 def choose_victims(cluster: RunningCluster, rng: random.Random) -> tuple[str, list[str], bool]:
     """(kind, process names, whether the primary is among them)."""
     kind = rng.choice(VICTIMS)
@@ -199,13 +207,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the cluster directory even if all is well")
     parser.add_argument("--pause-max-s", type=float, default=1.5, help="longest load before a kill")
     parser.add_argument("--down-max-s", type=float, default=2.5, help="longest downtime before the restart")
+    parser.add_argument("--snapshot-every", type=int, default=lc.SNAPSHOT_EVERY_ENTRIES,
+                        help="the cluster's snapshot interval in applied writes (small: restarts load snapshots "
+                             "and replicas reload them after trims; default %(default)s)")
     args = parser.parse_args(argv)
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 32)
     rng = random.Random(seed)
     directory = args.dir or tempfile.mkdtemp(prefix="memdb-chaos-")
     print(f"chaos: seed={seed} cycles={args.cycles} dir={directory}", flush=True)
 
-    cluster = RunningCluster(os.path.join(directory, "cluster")).start()
+    cluster = RunningCluster(os.path.join(directory, "cluster"), snapshot_every=args.snapshot_every).start()
     endpoint = cluster.plan.base_port
     workload = Workload(lambda: endpoint, threads=4, readers=2, seed=seed)
     failover_s: dict[str, list[float]] = {}
@@ -301,6 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"lost writes                 {lost}")
     print(f"linearizability violations  {violations}   (keys too large to check: {too_large})")
     print(f"stuck (no recovery)         {stuck}")
+    print(f"snapshots loaded            {snapshots_loaded(cluster)}   (by starting or lagging data nodes)")
     port_races = sum("harness port race" in e for e in exits)
     print(f"unexpected process exits    {len(exits)} ({port_races} of them a port taken at restart)")
     print(f"failover, primary killed    n={len(primary_failover_s)} p50 {fmt_s(percentile(primary_failover_s, 50))} "

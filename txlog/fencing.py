@@ -11,6 +11,9 @@ Rules (DESIGN.md "Leadership, leases and failover"):
     index equals it (so only a fully caught-up data node can win, and it holds every acknowledged write).
   - DATA is accepted only with epoch = tail epoch: a deposed primary never gets a write acknowledged.
   - A batch (writer_id, batch_seq) already in the log is not appended again; the retry learns its index.
+A TRIM record carries the tail epoch it was proposed in, and sets the epoch like a LEADERSHIP does: after a trim,
+the leaderships below it are gone, and a node that restarts rebuilds its views from the log that is left. Batches
+below a trim are forgotten (their retries come seconds later, not a trim margin later).
 Pure: no I/O, no clock; the server calls it from its driver loop.
 """
 from __future__ import annotations
@@ -90,7 +93,7 @@ class LogFencing:
 
     # -- committed view (every node) ---------------------------------------------------------------------------
     def apply(self, index: int, record: pb.LogRecord) -> None:
-        if record.kind == pb.LEADERSHIP:
+        if record.kind in (pb.LEADERSHIP, pb.TRIM):
             self.applied_epoch = record.epoch
         if record.writer_id:
             self._applied_writers.add(record.writer_id, record.batch_seq, index)
@@ -105,7 +108,7 @@ class LogFencing:
             self.note_proposed(index, record)
 
     def note_proposed(self, index: int, record: pb.LogRecord) -> None:
-        if record.kind == pb.LEADERSHIP:
+        if record.kind in (pb.LEADERSHIP, pb.TRIM):
             self.tail_epoch = record.epoch
         if record.writer_id:
             self._pending[(record.writer_id, record.batch_seq)] = index

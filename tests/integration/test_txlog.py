@@ -387,7 +387,10 @@ def test_trim_then_tail_below_and_restart(cluster):
     async def body():
         await wait_for_leader(cluster.addresses, LOG)
         async with log_client(cluster) as client:
-            indexes = [await client.append(f"item-{i}".encode(), 0) for i in range(40)]
+            # Epoch 1 is claimed below the trim point: after the trim its LEADERSHIP record is gone.
+            claim = await client.append_batch([b"claim"], 1, kind=pb.LEADERSHIP)
+            indexes = [await client.append(f"item-{i}".encode(), 1) for i in range(40)]
+            assert claim < indexes[20]
             below = indexes[20]
             for node in cluster.nodes.values():          # Trim only cuts below what every member holds
                 await wait_until(lambda: caught_up(node.address, indexes[-1]))
@@ -405,7 +408,10 @@ def test_trim_then_tail_below_and_restart(cluster):
             node.start()
         leader = await wait_for_leader(cluster.addresses, LOG, timeout_s=15)
         async with log_client(cluster) as client:
-            more = await client.append(b"after-restart", 0)
+            # Still epoch 1 (the TRIM record carries it): the current writer goes on, a stale one is fenced.
+            more = await client.append(b"after-restart", 1)
+            with pytest.raises(StaleEpoch):
+                await client.append_batch([b"stale"], 0)
             for node in cluster.nodes.values():
                 await wait_until(lambda: caught_up(node.address, more), 15)
                 status = await status_of(node.address)

@@ -35,6 +35,22 @@ def test_a_proposed_claim_moves_the_tail_epoch_at_once():
     assert f.applied_epoch == 1
 
 
+def test_a_trim_record_carries_the_epoch_for_a_log_that_lost_its_leaderships():
+    """A node restarted after a trim applies only what is left of the log: the TRIM record gives it the epoch
+    (without it, every claim and write would be refused as stale, for good)."""
+    restarted = LogFencing()
+    restarted.apply(1201, pb.LogRecord(kind=pb.TRIM, trim_below=1000, epoch=7))
+    restarted.apply(1202, record(pb.DATA, 7, "w", 9))
+    assert restarted.applied_epoch == 7
+    restarted.become_leader([])
+    assert restarted.decide(pb.DATA, 7, "", 0, None, 1202).verdict is Verdict.PROPOSE
+    assert restarted.decide(pb.LEADERSHIP, 8, "", 0, 1202, 1202).verdict is Verdict.PROPOSE
+    assert restarted.decide(pb.DATA, 6, "", 0, None, 1202).verdict is Verdict.STALE_EPOCH
+    uncommitted = LogFencing()           # ... and the same when the TRIM is still in the uncommitted tail
+    uncommitted.become_leader([(1201, pb.LogRecord(kind=pb.TRIM, trim_below=1000, epoch=7))])
+    assert uncommitted.tail_epoch == 7
+
+
 def test_data_condition():
     f = LogFencing()
     assert f.decide(pb.DATA, 0, "", 0, 3, 4).verdict is Verdict.CONDITION_FAILED
