@@ -596,7 +596,7 @@ class DataNode:
         os.close(lock)        # the child holds the lock until it exits
         self._snapshot_child = pid
         self._snapshot_base = (self.applied_entries, index)
-        task = asyncio.ensure_future(self._finish_snapshot(pid, index))
+        task = asyncio.ensure_future(self._finish_snapshot(pid, index, time.monotonic()))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
@@ -615,16 +615,21 @@ class DataNode:
         finally:
             os._exit(code)
 
-    async def _finish_snapshot(self, pid: int, index: int) -> None:
+    async def _finish_snapshot(self, pid: int, index: int, started: float) -> None:
         try:
             _, status = await asyncio.get_running_loop().run_in_executor(None, os.waitpid, pid, 0)
         finally:
             self._snapshot_child = None
-        if os.waitstatus_to_exitcode(status) != 0:
+        code = os.waitstatus_to_exitcode(status)
+        if code != 0:
             self.stats["snapshot_failures"] += 1
+            log.error("%s: the child writing the snapshot at index %d failed (%s)", self.config.node_id, index,
+                      f"exit status {code}" if code > 0 else f"signal {-code}")
             return
         self.stats["snapshots_written"] += 1
         self.snapshot_index = index
+        log.info("%s: wrote the snapshot at log index %d in %.2f s", self.config.node_id, index,
+                 time.monotonic() - started)
         # Below the oldest snapshot kept, not this one: if this one is ever unreadable, a node can still start
         # from the one before and replay the log after it.
         kept = self.snapshots.snapshots()

@@ -1245,6 +1245,10 @@ async def serve(executor: CommandExecutor, host: str, port: int, config: Config 
 
 
 def main(argv: Iterable[str] | None = None) -> None:
+    # Snapshots fork this process (memdb/snapshot.py) and the child never uses gRPC. gRPC's fork support would
+    # restart its poller threads in the child, where they abort on the descriptors the child closes. Set before
+    # gRPC is first imported (by memdb.node, through make_arg_parser).
+    os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
     args = make_arg_parser().parse_args(list(argv) if argv is not None else None)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     config = Config()

@@ -69,6 +69,7 @@ def test_nodes_restart_from_snapshots_after_the_log_is_trimmed(cluster):
         primary = cluster.primary()
         replicas = [n.name for n in cluster.data_nodes() if n.name != primary]
         assert sum(txlog_info(cluster, r)["snapshots_written"] for r in replicas) >= 2
+        assert all(txlog_info(cluster, r)["snapshot_failures"] == 0 for r in replicas)
         assert txlog_info(cluster, primary)["snapshots_written"] == 0, "the primary never snapshots"
         # A replica restarts from the newest snapshot while writes go on.
         cluster.kill(replicas[0])
@@ -141,5 +142,6 @@ def test_a_replica_behind_the_trim_reloads_a_snapshot_while_running(cluster):
     wait_caught_up(cluster, behind, applied)
     info = txlog_info(cluster, behind)
     assert info["snapshots_loaded"] == 1, "the node should have reloaded a snapshot"
+    assert txlog_info(cluster, replicas[1])["snapshot_failures"] == 0
     assert cluster.supervisor.procs[behind].poll() is None, "it reloads in place, without restarting"
     assert dump_over_resp(cluster.client(behind)) == dump_over_resp(p)
