@@ -343,8 +343,10 @@ def node_status(plan: ClusterPlan) -> dict:
                 row["applied_index"] = sum(s.applied_index for s in shard_logs)
                 row["committed_index"] = sum(s.commit_index for s in shard_logs)
                 row["logs"] = {s.log: {"role": s.role, "term": s.term, "commit": s.commit_index,
-                                       "epoch": s.epoch, "entries_in_memory": s.entries_in_memory}
+                                       "epoch": s.epoch, "entries_in_memory": s.entries_in_memory,
+                                       "first_index": s.first_index}
                                for s in status.logs}
+                row["log_first"] = min(s.first_index for s in shard_logs)    # > 1 once trimmed
                 counters = status.counters
                 # Averages since the node started: an LMDB commit (write + fsync), and, on a leader, an append's
                 # time from arrival to commit on a majority.
@@ -361,6 +363,7 @@ def node_status(plan: ClusterPlan) -> dict:
                 row["role"] = "primary" if info.get("role") == "master" else "replica"
                 row["applied_index"] = int(info.get("applied_index", 0))
                 row["epoch"] = int(info.get("epoch", 0))
+                row["snapshot"] = int(info.get("snapshot_index", 0))
             except (OSError, ConnectionError, ValueError) as exc:
                 row["error"] = str(exc)[:80]
         elif alive and node.kind in ("endpoint", "zonenet"):

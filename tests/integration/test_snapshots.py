@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from memdb import localcluster as lc
 from tests.integration.cluster import RunningCluster
 from tests.integration.test_failover import check_everywhere
 from tests.integration.tools.canonical import dump_over_resp
@@ -70,6 +71,9 @@ def test_nodes_restart_from_snapshots_after_the_log_is_trimmed(cluster):
         replicas = [n.name for n in cluster.data_nodes() if n.name != primary]
         assert sum(txlog_info(cluster, r)["snapshots_written"] for r in replicas) >= 2
         assert all(txlog_info(cluster, r)["snapshot_failures"] == 0 for r in replicas)
+        rows = {r["name"]: r for r in lc.node_status(cluster.plan)["nodes"]}   # what `memdb cluster status` shows
+        assert all(rows[t.name]["log_first"] > 1 for t in cluster.plan.by_kind("txlog"))
+        assert max(rows[r]["snapshot"] for r in replicas) > 0 and rows[primary]["snapshot"] == 0
         assert txlog_info(cluster, primary)["snapshots_written"] == 0, "the primary never snapshots"
         # A replica restarts from the newest snapshot while writes go on.
         cluster.kill(replicas[0])
