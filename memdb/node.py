@@ -173,6 +173,8 @@ class DataNode:
         self.snapshot_index = 0                  # the newest snapshot this node wrote or loaded
         self._snapshot_base = (0, 0)             # (applied_entries, snapshot index) the count to the next starts at
         self._snapshot_child: int | None = None  # pid of the child writing one
+        self._snapshot_saved_at = 0              # unix time of the last snapshot written or loaded here
+        self._snapshot_last_ok = True
         self._background: set[asyncio.Task] = set()
 
     # -- the executor interface used by memdb.server -----------------------------------------------------------
@@ -255,7 +257,15 @@ class DataNode:
                  *self.stats.items()]
         keyspace = [(f"db{db.index}", f"keys={db.size()},expires={len(db.expires)},avg_ttl=0")
                     for db in self.keyspace.dbs if db.size()]
-        return {"replication": replication, "txlog": txlog, "keyspace": keyspace,
+        # Redis's persistence fields, for the snapshots (durability itself is the log: no AOF).
+        persistence = [("loading", 0), ("async_loading", 0),
+                       ("rdb_changes_since_last_save", self.applied_entries - self._snapshot_base[0]),
+                       ("rdb_bgsave_in_progress", int(self._snapshot_child is not None)),
+                       ("rdb_last_save_time", self._snapshot_saved_at),
+                       ("rdb_last_bgsave_status", "ok" if self._snapshot_last_ok else "err"),
+                       ("rdb_saves", self.stats["snapshots_written"]),
+                       ("aof_enabled", 0), ("aof_rewrite_in_progress", 0)]
+        return {"replication": replication, "txlog": txlog, "keyspace": keyspace, "persistence": persistence,
                 "cluster": [("cluster_enabled", 1)]}
 
     # -- write path --------------------------------------------------------------------------------------------
@@ -540,6 +550,7 @@ class DataNode:
         self._last_applied_now_ms = state["last_applied_now_ms"]
         self._snapshot_base = (self.applied_entries, self.applied_index)
         self._last_epoch_activity = time.monotonic()
+        self._snapshot_saved_at = int(time.time())
         self.stats["snapshots_loaded"] += 1
 
     def load_snapshot(self, newer_than: int = 0) -> bool:
@@ -621,6 +632,7 @@ class DataNode:
         finally:
             self._snapshot_child = None
         code = os.waitstatus_to_exitcode(status)
+        self._snapshot_last_ok = code == 0
         if code != 0:
             self.stats["snapshot_failures"] += 1
             log.error("%s: the child writing the snapshot at index %d failed (%s)", self.config.node_id, index,
@@ -628,6 +640,7 @@ class DataNode:
             return
         self.stats["snapshots_written"] += 1
         self.snapshot_index = index
+        self._snapshot_saved_at = int(time.time())
         log.info("%s: wrote the snapshot at log index %d in %.2f s", self.config.node_id, index,
                  time.monotonic() - started)
         # Below the oldest snapshot kept, not this one: if this one is ever unreadable, a node can still start

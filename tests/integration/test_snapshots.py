@@ -74,6 +74,10 @@ def test_nodes_restart_from_snapshots_after_the_log_is_trimmed(cluster):
         rows = {r["name"]: r for r in lc.node_status(cluster.plan)["nodes"]}   # what `memdb cluster status` shows
         assert all(rows[t.name]["log_first"] > 1 for t in cluster.plan.by_kind("txlog"))
         assert max(rows[r]["snapshot"] for r in replicas) > 0 and rows[primary]["snapshot"] == 0
+        persistence = [cluster.client(r).info("persistence") for r in replicas]
+        assert max(p["rdb_saves"] for p in persistence) >= 1
+        assert all(p["rdb_last_bgsave_status"] == "ok" and p["aof_enabled"] == 0 for p in persistence)
+        assert max(p["rdb_last_save_time"] for p in persistence) > time.time() - 120
         assert txlog_info(cluster, primary)["snapshots_written"] == 0, "the primary never snapshots"
         # A replica restarts from the newest snapshot while writes go on.
         cluster.kill(replicas[0])
