@@ -21,6 +21,9 @@ older epochs, and appliers skip data records of epochs older than the last leade
 Lease: the primary's lease runs until (send time of its latest acknowledged append) + lease_ms; an idle primary
 appends LeaseRenew every renew_ms. A replica claims only after lease_ms + margin_ms without any entry of the
 current epoch, so the old primary's lease has ended before a new primary can exist.
+Snapshots (memdb/snapshot.py): a replica forks a child that writes `replicated_state()` every snapshot_every applied
+writes, then trims the log; a node starts from the newest snapshot, and reloads one if the tail says it fell below
+the trim.
 """
 from __future__ import annotations
 
@@ -1239,13 +1242,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--grpc-port", type=int, default=0, help="serve the gRPC client API on this port (0 = off)")
     group.add_argument("--grpc-tls-cert", default="", help="PEM certificate chain: serve the gRPC API over TLS")
     group.add_argument("--grpc-tls-key", default="", help="PEM private key of --grpc-tls-cert")
+    group.add_argument("--grpc-tls-ca", default="", help="PEM CA: require gRPC clients to present a certificate "
+                                                         "it signed (mutual TLS)")
     group.add_argument("--snapshot-dir", default="",
                        help="the shard's snapshot store, a directory shared by its data nodes: start from the newest "
                             "snapshot there; replicas write snapshots and then trim the log (default: none)")
     group.add_argument("--snapshot-every", type=int, default=SNAPSHOT_EVERY_ENTRIES,
                        help="applied writes between snapshots (default %(default)s)")
-    group.add_argument("--grpc-tls-ca", default="", help="PEM CA: require gRPC clients to present a certificate "
-                                                         "it signed (mutual TLS)")
 
 
 def build_node(args: argparse.Namespace) -> DataNode:
