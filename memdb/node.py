@@ -93,7 +93,7 @@ class NodeConfig:
     log_inflight_batches: int = DEFAULT_LOG_INFLIGHT
     topology_path: str = ""             # shards, slots, nodes (written by `memdb cluster up`); "" = one shard
     snapshot_dir: str = ""              # the shard's snapshot store, shared by its data nodes ("" = none, no trims)
-    snapshot_every: int = SNAPSHOT_EVERY_ENTRIES
+    snapshot_every: int = SNAPSHOT_EVERY_ENTRIES   # 0 = write none (still start from the newest in the store)
 
 
 @dataclasses.dataclass(slots=True)
@@ -401,7 +401,7 @@ class DataNode:
             # Nothing runs between the entries of one message, so waiters need waking once per message.
             self._applied_changed.set()
             self._applied_changed = asyncio.Event()
-            if self.snapshots is not None and \
+            if self.snapshots is not None and self.config.snapshot_every and \
                     self.applied_entries - self._snapshot_base[0] >= self.config.snapshot_every:
                 self._maybe_snapshot()
 
@@ -1248,7 +1248,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="the shard's snapshot store, a directory shared by its data nodes: start from the newest "
                             "snapshot there; replicas write snapshots and then trim the log (default: none)")
     group.add_argument("--snapshot-every", type=int, default=SNAPSHOT_EVERY_ENTRIES,
-                       help="applied writes between snapshots (default %(default)s)")
+                       help="applied writes between snapshots; 0: write none (default %(default)s)")
 
 
 def build_node(args: argparse.Namespace) -> DataNode:
@@ -1263,5 +1263,5 @@ def build_node(args: argparse.Namespace) -> DataNode:
                         topology_path=args.topology, grpc_tls_cert=args.grpc_tls_cert,
                         grpc_tls_key=args.grpc_tls_key, grpc_tls_ca=args.grpc_tls_ca,
                         log_inflight_batches=max(1, args.log_inflight), snapshot_dir=args.snapshot_dir,
-                        snapshot_every=max(1, args.snapshot_every))
+                        snapshot_every=max(0, args.snapshot_every))
     return DataNode(config)

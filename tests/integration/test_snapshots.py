@@ -153,3 +153,19 @@ def test_a_replica_behind_the_trim_reloads_a_snapshot_while_running(cluster):
     assert txlog_info(cluster, replicas[1])["snapshot_failures"] == 0
     assert cluster.supervisor.procs[behind].poll() is None, "it reloads in place, without restarting"
     assert dump_over_resp(cluster.client(behind)) == dump_over_resp(p)
+
+
+def test_snapshot_every_zero_writes_none_and_keeps_the_whole_log(tmp_path):
+    c = RunningCluster(str(tmp_path / "cluster"), snapshot_every=0).start()
+    try:
+        p = c.client(c.primary())
+        for i in range(500):
+            p.set(f"key:{i}", i)
+        applied = p.info("txlog")["applied_index"]
+        for n in c.data_nodes():
+            wait_caught_up(c, n.name, applied)
+            assert txlog_info(c, n.name)["snapshots_written"] == 0
+        assert snapshots_in_store(c) == []
+        assert log_first_indexes(c) == [1, 1, 1]
+    finally:
+        c.stop()
