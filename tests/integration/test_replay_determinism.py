@@ -31,10 +31,8 @@ def random_command(rng: random.Random) -> list:
     ])
 
 
-def test_replay_of_the_log_reproduces_every_nodes_keyspace(cluster):
-    rng = random.Random(int(os.environ.get("MEMDB_REPLAY_SEED", "1234")))
-    p = cluster.client(cluster.primary())
-    for _ in range(600):
+def send_random_commands(p: redis.Redis, rng: random.Random, count: int) -> None:
+    for _ in range(count):
         cmd = random_command(rng)
         try:
             if cmd[0] == "MULTI_EXEC":
@@ -45,15 +43,26 @@ def test_replay_of_the_log_reproduces_every_nodes_keyspace(cluster):
                 p.execute_command(*cmd)
         except redis.ResponseError:
             pass   # wrong types etc. are part of the log too
+
+
+def replay_in_fresh_process(cluster, upto: int) -> dict:
+    """tests/integration/tools/replay.py: the log from index 1 to `upto`, applied in a process of its own."""
+    env = dict(os.environ, PYTHONHASHSEED="4242")
+    out = subprocess.run([sys.executable, "-m", "tests.integration.tools.replay",
+                          ",".join(cluster.plan.txlog_addresses()), "shard0", str(upto)],
+                         capture_output=True, text=True, timeout=60, env=env)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def test_replay_of_the_log_reproduces_every_nodes_keyspace(cluster):
+    rng = random.Random(int(os.environ.get("MEMDB_REPLAY_SEED", "1234")))
+    p = cluster.client(cluster.primary())
+    send_random_commands(p, rng, 600)
     time.sleep(0.5)       # let PX expiries pass; the primary's active expiry logs the deletes
     applied = p.info("txlog")["applied_index"]
     primary_dump = dump_over_resp(p)
-    env = dict(os.environ, PYTHONHASHSEED="4242")
-    out = subprocess.run([sys.executable, "-m", "tests.integration.tools.replay",
-                          ",".join(cluster.plan.txlog_addresses()), "shard0", str(applied)],
-                         capture_output=True, text=True, timeout=60, env=env)
-    assert out.returncode == 0, out.stderr
-    replayed = json.loads(out.stdout)
+    replayed = replay_in_fresh_process(cluster, applied)
     now_ms = int(time.time() * 1000)
     # Keys that are logically expired but not yet deleted are invisible over RESP: drop them from the replay.
     replayed = {k: v for k, v in replayed.items() if v[2] is None or v[2] >= now_ms}
