@@ -32,6 +32,7 @@ import asyncio
 import dataclasses
 import enum
 import functools
+import gc
 import itertools
 import json
 import logging
@@ -622,6 +623,7 @@ class DataNode:
             # its port until the snapshot is written.
             os.closerange(3, lock)
             os.closerange(lock + 1, os.sysconf("SC_OPEN_MAX"))
+            gc.disable()   # a full collection would write to every object's header: a copy of every page
             self.snapshots.write(index, self.replicated_state())
             code = 0
         except BaseException:
