@@ -1145,8 +1145,11 @@ class DataNode:
             return addresses[0]
         return addresses[(addresses.index(current) + 1) % len(addresses)]
 
-    async def run(self) -> None:
+    def prepare(self) -> None:
+        """Before serving (memdb.server.serve): start from the newest snapshot, if the store has one."""
         self.load_snapshot()
+
+    async def run(self) -> None:
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(self._commit_index_loop())
             if self.cluster_log is not None:

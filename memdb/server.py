@@ -1217,6 +1217,9 @@ async def serve(executor: CommandExecutor, host: str, port: int, config: Config 
                 ready: Callable[[RespServer], None] | None = None) -> None:
     """Run the RESP server (and the node's own loops, if it has `run()`) until cancelled."""
     server = RespServer(executor, host, port, config=config)
+    prepare = getattr(executor, "prepare", None)
+    if prepare is not None:
+        prepare()          # the node's state from disk (a snapshot) before any client can see the empty one
     await server.start()
     log.info("memdb RESP server listening on %s:%d", host, server.port)
     if ready is not None:
