@@ -104,3 +104,14 @@ class RunningCluster:
         from tests.integration.procs import wait_for_leader
         address = asyncio.run(wait_for_leader(self.plan.txlog_addresses(), "shard0"))
         return next(n.name for n in self.plan.by_kind("txlog") if n.txlog_address == address)
+
+
+def wait_for(predicate, timeout_s: float, what: str, step_s: float = 0.1):
+    """Poll until predicate() is truthy and return its value; fail the test after timeout_s."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(step_s)
+    raise AssertionError(f"{what}: not within {timeout_s:.0f} s")

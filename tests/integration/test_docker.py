@@ -24,6 +24,8 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from tests.integration.cluster import wait_for
+
 pytestmark = [pytest.mark.needs_docker, pytest.mark.timeout(900)]
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -233,16 +235,6 @@ def endpoint_primary(port: int) -> str | None:
         return info.get("memdb_primary_id") if info.get("role") == "master" else None
     except redis.RedisError:
         return None
-
-
-def wait_for(predicate, timeout_s: float, what: str, step_s: float = 0.1):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step_s)
-    raise AssertionError(f"{what}: not within {timeout_s:.0f} s")
 
 
 def test_zone_loss_in_containers(docker_daemon, capsys):

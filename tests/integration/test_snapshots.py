@@ -12,7 +12,7 @@ import time
 import pytest
 
 from memdb import localcluster as lc
-from tests.integration.cluster import RunningCluster
+from tests.integration.cluster import RunningCluster, wait_for
 from memdb.snapshot import SnapshotStore
 from tests.integration.test_failover import check_everywhere
 from tests.integration.test_replay_determinism import replay_in_fresh_process, send_random_commands
@@ -51,26 +51,19 @@ def txlog_info(cluster, name: str) -> dict:
     return cluster.client(name).info("txlog")
 
 
-def wait_for(predicate, what: str, timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
-
-
 def snapshots_in_store(cluster) -> list[str]:
     return sorted(n for n in os.listdir(cluster.plan.path("snapshots")) if n.endswith(".snap"))
 
 
 def wait_caught_up(cluster, name: str, index: int) -> None:
-    wait_for(lambda: txlog_info(cluster, name)["applied_index"] >= index, f"{name} to apply index {index}")
+    wait_for(lambda: txlog_info(cluster, name)["applied_index"] >= index, 30, f"{name} to apply index {index}")
 
 
 def test_nodes_restart_from_snapshots_after_the_log_is_trimmed(cluster):
     endpoint = cluster.plan.base_port
     with Workload(lambda: endpoint) as w:
         # Trimmed on every txlog node past the first snapshots: a restart can no longer replay from index 1.
-        wait_for(lambda: min(log_first_indexes(cluster)) > 1, "the log to be trimmed", timeout_s=60)
+        wait_for(lambda: min(log_first_indexes(cluster)) > 1, 60, "the log to be trimmed")
         primary = cluster.primary()
         replicas = [n.name for n in cluster.data_nodes() if n.name != primary]
         assert sum(txlog_info(cluster, r)["snapshots_written"] for r in replicas) >= 2
@@ -86,14 +79,14 @@ def test_nodes_restart_from_snapshots_after_the_log_is_trimmed(cluster):
         # A replica restarts from the newest snapshot while writes go on.
         cluster.kill(replicas[0])
         cluster.restart(replicas[0])
-        wait_for(lambda: cluster.role(replicas[0]) is not None, f"{replicas[0]} to serve")
+        wait_for(lambda: cluster.role(replicas[0]) is not None, 30, f"{replicas[0]} to serve")
         assert txlog_info(cluster, replicas[0])["snapshots_loaded"] == 1
         # Then the primary dies; a replica takes over and the old primary comes back from a snapshot.
         cluster.kill(primary)
         new = cluster.primary(exclude=primary, timeout_s=10)
         time.sleep(1.0)
         cluster.restart(primary)
-        wait_for(lambda: cluster.role(primary) is not None, f"{primary} to serve")
+        wait_for(lambda: cluster.role(primary) is not None, 30, f"{primary} to serve")
         assert txlog_info(cluster, primary)["snapshots_loaded"] == 1
         time.sleep(1.0)
     assert new != primary
@@ -110,8 +103,8 @@ def test_an_unreadable_newest_snapshot_falls_back_to_the_one_before(cluster):
     p = cluster.client(cluster.primary())
     for i in range(2000):      # past TRIM_MARGIN_RECORDS (1000) below the older of the two snapshots kept
         p.set(f"key:{i}", f"value:{i}")
-    wait_for(lambda: len(snapshots_in_store(cluster)) == 2, "two snapshots")
-    wait_for(lambda: min(log_first_indexes(cluster)) > 1, "the log to be trimmed")
+    wait_for(lambda: len(snapshots_in_store(cluster)) == 2, 30, "two snapshots")
+    wait_for(lambda: min(log_first_indexes(cluster)) > 1, 30, "the log to be trimmed")
     replica = next(n.name for n in cluster.data_nodes() if cluster.role(n.name) == "slave")
     cluster.kill(replica)
     newest = os.path.join(cluster.plan.path("snapshots"), snapshots_in_store(cluster)[-1])
@@ -121,7 +114,7 @@ def test_an_unreadable_newest_snapshot_falls_back_to_the_one_before(cluster):
         f.seek(-1, os.SEEK_CUR)
         f.write(bytes([byte[0] ^ 0xFF]))
     cluster.restart(replica)
-    wait_for(lambda: cluster.role(replica) is not None, f"{replica} to serve")
+    wait_for(lambda: cluster.role(replica) is not None, 30, f"{replica} to serve")
     info = txlog_info(cluster, replica)
     assert info["snapshots_loaded"] == 1
     assert info["snapshot_index"] < int(os.path.basename(newest).split("-")[1].split(".")[0])
@@ -147,8 +140,8 @@ def test_a_replica_behind_the_trim_reloads_a_snapshot_while_running(cluster):
         for i in range(4000):
             p.set(f"big:{i % 500}", f"{i}:{value}")
         applied = p.info("txlog")["applied_index"]
-        wait_for(lambda: min(log_first_indexes(cluster)) > paused_at + 1500, "the log to be trimmed well past "
-                                                                             "the paused node")
+        wait_for(lambda: min(log_first_indexes(cluster)) > paused_at + 1500, 30,
+                 "the log to be trimmed well past the paused node")
     finally:
         cluster.kill(behind, signal.SIGCONT)
     wait_caught_up(cluster, behind, applied)
@@ -182,7 +175,7 @@ def test_a_snapshot_holds_exactly_the_log_replayed_up_to_its_index(tmp_path):
     try:
         primary = c.primary()
         send_random_commands(c.client(primary), random.Random(77), 700)
-        wait_for(lambda: snapshots_in_store(c), "a snapshot")
+        wait_for(lambda: snapshots_in_store(c), 30, "a snapshot")
         store = SnapshotStore(c.plan.path("snapshots"), "shard0")
         snapshot = store.snapshots()[0]
         state = store.read(snapshot)
