@@ -68,7 +68,9 @@ class Role(enum.Enum):
 
 
 DEFAULT_LOG_INFLIGHT = 1
-_BASE_NAMES: dict[str, str] = {}      # command spec name -> the command's name ("client|list" -> "client")
+# command spec name -> (the command's name: "client|list" -> "client", its NODE_COMMANDS handler or None, whether
+# it goes through the log); filled on first use (_route), so execute() does one dict lookup per command for these
+_ROUTES: dict[str, tuple[str, Callable | None, bool]] = {}
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -185,20 +187,20 @@ class DataNode:
     def execute(self, session, args: list[bytes], client: tuple[str, int] | None = None):
         """Run one command: a reply now (reads), or a future resolved after commit + apply (writes).
         `client` = (client_id, client_seq) makes a write exactly-once across retries (gRPC clients)."""
-        state = session.node_state if isinstance(getattr(session, "node_state", None), _SessionState) else None
-        in_multi = state is not None and state.multi is not None
+        state = getattr(session, "node_state", None)
+        in_multi = type(state) is _SessionState and state.multi is not None
         try:
             spec = lookup(args)
         except CommandError:
             if in_multi:
                 state.multi_dirty = True      # EXEC will answer EXECABORT, as Redis does
             raise
-        name = _BASE_NAMES.get(spec.name)
-        if name is None:
-            name = _BASE_NAMES[spec.name] = spec.name.split("|")[0]
+        route = _ROUTES.get(spec.name)
+        if route is None:
+            route = _route(spec)
+        name, node_command, logged = route
         if in_multi and name not in _NOT_QUEUED:
             return self._queue(session, state, spec, args)
-        node_command = NODE_COMMANDS.get(name)
         if node_command is not None:
             return node_command(self, session, args)
         if self._handover is not None:
@@ -216,12 +218,13 @@ class DataNode:
         if self.topology.multi_shard:
             self._route(session, spec, args)
         db_index = session.db
-        if spec.flags & _LOGGED_FLAGS:
+        if logged:
             # WRITE, and MAY_REPLICATE (EVAL, FCALL...: they may write): through the log, never applied locally.
-            self._check_primary()
+            if self.role is not Role.PRIMARY:
+                raise CommandError(READONLY_ERROR)
             return self._submit_command(args, db_index, client, session)
-        ctx = Context(self.keyspace, self.keyspace.dbs[db_index], self._now_ms(), self._rng,
-                      is_replica_read=True, resp=getattr(session, "resp", 2))
+        keyspace = self.keyspace
+        ctx = Context(keyspace, keyspace.dbs[db_index], self._now_ms(), self._rng, True, getattr(session, "resp", 2))
         reply = execute_spec(ctx, spec, args)
         if isinstance(reply, Blocked):
             future = asyncio.get_running_loop().create_future()
@@ -281,9 +284,11 @@ class DataNode:
 
     def _now_ms(self) -> int:
         # Never behind anything already applied, so time in the log only moves forward.
-        now = max(int(time.time() * 1000), self._last_now_ms)
-        self._last_now_ms = now
-        return now
+        now = int(time.time() * 1000)
+        if now > self._last_now_ms:
+            self._last_now_ms = now
+            return now
+        return self._last_now_ms
 
     def _lease_valid(self) -> bool:
         return time.monotonic() < self._lease_until
@@ -1193,6 +1198,12 @@ def _session_state(session) -> _SessionState:
 
 _NOT_QUEUED = frozenset({"exec", "discard", "multi", "watch", "unwatch"})
 _LOGGED_FLAGS = frozenset({Flag.WRITE, Flag.MAY_REPLICATE})
+
+
+def _route(spec) -> tuple[str, Callable | None, bool]:
+    name = spec.name.split("|")[0]
+    route = _ROUTES[spec.name] = (name, NODE_COMMANDS.get(name), bool(spec.flags & _LOGGED_FLAGS))
+    return route
 
 
 def _parse_slot(raw: bytes) -> int:

@@ -102,6 +102,7 @@ _REPLY_ON_ACK = SimpleString("OK")                     # CLIENT REPLY ON: replie
 _RESET = SimpleString("RESET")
 _MAX_CLIENTS_ERROR = b"-ERR max number of clients reached\r\n"
 _UNKNOWN = object()
+_ON, _SKIP = ReplyMode.ON, ReplyMode.SKIP
 
 
 class _Pending:
@@ -229,10 +230,12 @@ class ClientConnection(asyncio.Protocol):
         server = self.server
         server.stats.total_commands_processed += 1
         mode = session.reply_mode
-        if mode is ReplyMode.SKIP:
-            session.reply_mode = ReplyMode.ON
+        if mode is _SKIP:
+            session.reply_mode = _ON
         session.last_command_name = args[0]
-        entry = server.connection_command(args[0])
+        entry = server._connection_command.get(args[0], _UNKNOWN)
+        if entry is _UNKNOWN:
+            entry = server.connection_command(args[0])
         try:
             if self.subscriptions and session.resp == 2 and args[0].lower() not in _SUBSCRIBED_MODE_COMMANDS:
                 raise CommandError(f"ERR Can't execute '{_command_name(args[0])}': only (P|S)SUBSCRIBE / "
@@ -245,7 +248,7 @@ class ClientConnection(asyncio.Protocol):
             result = exc
         if result is _NO_REPLY:
             return
-        suppress = mode is not ReplyMode.ON and result is not _REPLY_ON_ACK
+        suppress = mode is not _ON and result is not _REPLY_ON_ACK
         if type(result) in _PLAIN_REPLY_TYPES:
             if suppress:
                 return

@@ -21,7 +21,15 @@ _SUB_BY_NAME: dict[bytes, dict[bytes, CommandSpec]] = {
     name.encode(): {sub.encode(): spec for sub, spec in subs.items()} for name, subs in SUBCOMMANDS.items()}
 
 
+_BY_SPELLING: dict[bytes, CommandSpec] = {}    # args[0] exactly as sent ("GET", "get") -> spec, no subcommands
+_MAX_SPELLINGS = 4096
+
+
 def lookup(args: list[bytes]) -> CommandSpec:
+    if args and type(args[0]) is bytes:
+        spec = _BY_SPELLING.get(args[0])
+        if spec is not None and spec.arity_ok(len(args)):
+            return spec             # the hot path: no lower(), no second dict
     if not args:
         raise CommandError(messages.unknown_command(b"", []))
     name = bytes(args[0]).lower()
@@ -35,6 +43,9 @@ def lookup(args: list[bytes]) -> CommandSpec:
         spec = sub
     if not spec.arity_ok(len(args)):
         raise CommandError(messages.wrong_arity(spec.name))
+    if not spec.subcommands and "|" not in spec.name and type(args[0]) is bytes \
+            and len(_BY_SPELLING) < _MAX_SPELLINGS:
+        _BY_SPELLING[args[0]] = spec
     return spec
 
 
