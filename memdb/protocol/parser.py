@@ -53,6 +53,11 @@ class ProtocolError(Exception):
         super().__init__(self.message)
 
 
+# Every length and count below 10,000 in the one spelling string2ll accepts: one dict lookup instead of checking
+# and converting the digits (most requests have only such numbers in their headers).
+_SMALL_NUMBERS = {str(i).encode(): i for i in range(10_000)}
+
+
 def _strict_int(text: bytes) -> int | None:
     """Redis `string2ll`: optional '-', no '+', no spaces, no leading zeros, no '-0'. None if invalid."""
     if text.isdigit():
@@ -147,7 +152,10 @@ class RequestParser:
                     break
                 if cr + 1 >= n:
                     break
-                count = _strict_int(data[pos + 1:cr])
+                header = data[pos + 1:cr]
+                count = _SMALL_NUMBERS.get(header)
+                if count is None:
+                    count = _strict_int(header)
                 if count is None or count > self.max_multibulk_len:
                     raise ProtocolError("invalid multibulk length")
                 pos = cr + 2
@@ -168,11 +176,13 @@ class RequestParser:
                 if cr + 1 >= n:
                     break
                 digits = data[pos + 1:cr]
-                # string2ll's rules inlined (this is the per-argument hot path): digits only, no leading zero;
-                # a negative length is as invalid as a malformed one.
-                if not digits.isdigit() or (digits[0] == _ZERO and cr - pos > 2):
-                    raise ProtocolError("invalid bulk length")
-                size = int(digits)
+                size = _SMALL_NUMBERS.get(digits)
+                if size is None:
+                    # string2ll's rules inlined (this is the per-argument hot path): digits only, no leading zero;
+                    # a negative length is as invalid as a malformed one.
+                    if not digits.isdigit() or (digits[0] == _ZERO and cr - pos > 2):
+                        raise ProtocolError("invalid bulk length")
+                    size = int(digits)
                 if size > max_bulk_len:
                     raise ProtocolError("invalid bulk length")
                 start = cr + 2
