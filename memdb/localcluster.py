@@ -339,12 +339,13 @@ def node_status(plan: ClusterPlan) -> dict:
             try:
                 status = asyncio.run(txlog_status(node.address))
                 shard_logs = [s for s in status.logs if s.log != "cluster"] or list(status.logs)
-                row["role"] = "leader" if any(s.role == "leader" for s in shard_logs) else "follower"
+                row["role"] = ("leader" if any(s.role == "leader" for s in shard_logs) else
+                               "recovering" if any(s.recovering for s in status.logs) else "follower")
                 row["applied_index"] = sum(s.applied_index for s in shard_logs)
                 row["committed_index"] = sum(s.commit_index for s in shard_logs)
                 row["logs"] = {s.log: {"role": s.role, "term": s.term, "commit": s.commit_index,
                                        "epoch": s.epoch, "entries_in_memory": s.entries_in_memory,
-                                       "first_index": s.first_index}
+                                       "first_index": s.first_index, "recovering": s.recovering}
                                for s in status.logs}
                 row["log_first"] = min(s.first_index for s in shard_logs)    # > 1 once trimmed
                 counters = status.counters

@@ -25,6 +25,13 @@ saved, in GIL hand-offs, futex calls and wake-ups (a follower's CPU per entry 0.
 txlog bench at 1 appender 535 -> 730 appends/s, at 50 appenders 21.1k -> 21.8k). Messages arriving meanwhile
 wait in the socket buffers and are stepped together in the next iteration.
 gRPC handlers never touch a core: they enqueue work and await futures the loop resolves.
+
+A node whose store is new (`join`) first asks every peer for its Status, serving meanwhile. If none of them has
+ever taken part in the cluster (term 0, empty log), the cluster is new and the node starts as a normal member. If
+any has, this node lost its disk: its logs restart `recovering` (txlog/raft/core.py), in a term no lower than any
+peer's, and vote again only once they hold a leader's whole log. Forgetting acknowledged entries and votes would
+otherwise let it help elect a leader that lacks an acknowledged write. It waits for *every* peer, because the term
+it may have voted in is known only to the candidate it voted for; so a new cluster starts once all its nodes are up.
 """
 from __future__ import annotations
 
@@ -126,6 +133,7 @@ class LogGroup:
         self.waiters: list[_Waiter] = []      # in index order (proposals are appended in order)
         self.commit_changed = asyncio.Event()
         self.was_leader = False
+        self.recovering = hard_state.recovering   # lost its log; logged when the core has caught up
         self.applied_index = core.applied     # what the driver has applied (tailers read up to here)
         self.durable_term = hard_state.term   # the term on disk: messages of a higher term wait for the fsync
         self.durable_hs = hard_state          # the hard state on disk (commit may lag: see the module doc)
@@ -147,13 +155,13 @@ def _to_proto(log_name: str, m: Message) -> pb.RaftMessage:
     return pb.RaftMessage(log=log_name, type=int(m.type), to=m.to, term=m.term, log_term=m.log_term,
                           index=m.index, commit=m.commit, reject=m.reject, reject_hint=m.reject_hint,
                           entries=[pb.RaftEntry(term=e.term, index=e.index, data=e.data) for e in m.entries],
-                          **{"from": m.frm})
+                          last_index=m.last_index, recovering=m.recovering, **{"from": m.frm})
 
 
 def _from_proto(p: pb.RaftMessage) -> Message:
     return Message(MessageType(p.type), getattr(p, "from"), p.to, p.term, log_term=p.log_term, index=p.index,
                    entries=tuple([Entry(e.term, e.index, e.data) for e in p.entries]), commit=p.commit,
-                   reject=p.reject, reject_hint=p.reject_hint)
+                   reject=p.reject, reject_hint=p.reject_hint, last_index=p.last_index, recovering=p.recovering)
 
 
 class Peer:
@@ -278,6 +286,7 @@ class _Persist:
     messages: list[tuple[str, Message]]
     readies: list[tuple[LogGroup, Ready]]
     compactions: list[tuple[str, int, int]] = dataclasses.field(default_factory=list)  # (log, below, prev_term)
+    restarts: dict[str, tuple[int, int]] = dataclasses.field(default_factory=dict)   # log -> Ready.log_start
 
 
 class TxlogNode:
@@ -304,6 +313,53 @@ class TxlogNode:
         self._persist_wake = asyncio.Event()
         self._commit_notices: dict[tuple[str, str], pb.RaftMessage] = {}    # (peer, log) -> commit-only append
         self._notice_timer: asyncio.TimerHandle | None = None
+
+    # -- a new store: a new cluster, or a node that lost its disk ------------------------------------------------
+    async def join(self) -> None:
+        """Before the first run on a new store: ask every peer for its Status (until all have answered) and, if
+        any of them has taken part in the cluster, restart every log `recovering` (see the module docstring)."""
+        if not self.storage.joining:
+            return
+        answers: dict[str, pb.StatusResponse] = {}
+        waiting_since = time.monotonic()
+        while True:
+            missing = [pid for pid in self.peers if pid not in answers]
+            for pid in missing:
+                response = await _peer_status(self.config.peers[pid])
+                if response is not None:
+                    answers[pid] = response
+            if len(answers) == len(self.peers):
+                break
+            if self._stopping:
+                return
+            if time.monotonic() - waiting_since > 5:
+                log.warning("txlog node %s has a new store and waits for every peer to answer before it joins "
+                            "(no answer yet from %s)", self.config.node_id, ", ".join(sorted(missing)))
+                waiting_since = time.monotonic()
+            await asyncio.sleep(0.2)
+        terms: dict[str, int] = {name: 0 for name in self.groups}
+        used = False
+        for response in answers.values():
+            for status in response.logs:
+                used = used or status.term > 0 or status.last_index > 0 or status.first_index > 1
+                if status.log in terms:
+                    terms[status.log] = max(terms[status.log], status.term)
+        if not used:
+            log.info("txlog node %s: every peer is new too: a new cluster", self.config.node_id)
+            self.storage.finish_joining([])
+            return
+        log.warning("txlog node %s lost its log (its store is new, its peers' are not): it catches up with the "
+                    "leader before it votes again (terms %s)", self.config.node_id, terms)
+        writes = []
+        for name, group in self.groups.items():
+            hard_state = HardState(term=terms[name], vote=self.config.node_id, recovering=True)
+            writes.append(GroupWrite(name, hard_state, []))
+            old = group.core
+            group.core = RaftNode(old.id, old.peers, old.rng, old.config, hard_state=hard_state, log=old.log)
+            group.durable_hs = hard_state
+            group.durable_term = hard_state.term
+            group.recovering = True
+        self.storage.finish_joining(writes)
 
     # -- the driver loop ---------------------------------------------------------------------------------------
     async def run(self) -> None:
@@ -404,9 +460,13 @@ class TxlogNode:
         held: list[tuple[str, Message]] = []
         readies: list[tuple[LogGroup, Ready]] = []
         early: dict[str, list[pb.RaftMessage]] = {}
+        restarts: dict[str, tuple[int, int]] = {}
         for name, group in self.groups.items():
             core = group.core
             ready = core.ready()
+            if ready.log_start is not None:
+                restarts[name] = ready.log_start
+                self._restart_log(group, *ready.log_start)
             entries = ready.entries
             if entries:
                 # Entries already handed to the persister (the previous Ready is not advanced yet) come again;
@@ -440,9 +500,10 @@ class TxlogNode:
         if self._commit_notices and self._notice_timer is None:
             self._notice_timer = asyncio.get_running_loop().call_later(COMMIT_NOTICE_DELAY_S,
                                                                        self._flush_commit_notices)
-        needs_sync = any(entries or (hs is not None and (hs.term, hs.vote) != (self.groups[n].durable_hs.term,
-                                                                             self.groups[n].durable_hs.vote))
-                         for n, (entries, hs) in writes.items())
+        needs_sync = bool(restarts) or any(
+            entries or (hs is not None and (hs.term, hs.vote) != (self.groups[n].durable_hs.term,
+                                                                 self.groups[n].durable_hs.vote))
+            for n, (entries, hs) in writes.items())
         if not needs_sync and not self._persist_queue:
             # Nothing to fsync and nothing in flight: a commit-only hard state waits for the next sync.
             for name, (_, hs) in writes.items():
@@ -451,8 +512,20 @@ class TxlogNode:
             for group, ready in readies:
                 self._advance(group, ready)
             return
-        self._persist_queue.append(_Persist(writes, held, readies))
+        self._persist_queue.append(_Persist(writes, held, readies, restarts=restarts))
         self._persist_wake.set()
+
+    def _restart_log(self, group: LogGroup, first: int, prev_term: int) -> None:
+        """The core dropped its log for the leader's, which starts at `first` (LOG_START): so does the driver's
+        view of it. Everything below is committed and trimmed; the fencing view is rebuilt from what follows."""
+        log.warning("log %s: starting over at index %d, where the leader's log starts (it was trimmed below)",
+                    group.name, first)
+        group.fencing = LogFencing()
+        group.applied_index = first - 1
+        group.trim_floor = first
+        group.trim_at = 0
+        group.submitted = (0, 0)
+        group.notify_tailers()
 
     def _send(self, messages: list[tuple[str, Message]]) -> None:
         if not messages:
@@ -505,8 +578,15 @@ class TxlogNode:
                 continue
             batch, self._persist_queue = self._persist_queue, []
             merged: dict[str, tuple[list[Entry], HardState | None]] = {}
-            compactions = {name: (below, prev_term) for item in batch for name, below, prev_term in item.compactions}
+            compactions: dict[str, tuple[int, int]] = {}
+            restarts: dict[str, tuple[int, int]] = {}
             for item in batch:
+                for name, start in item.restarts.items():
+                    restarts[name] = start            # what was merged or compacted before it is gone
+                    merged[name] = ([], merged.get(name, ([], None))[1])
+                    compactions.pop(name, None)
+                for name, below, prev_term in item.compactions:
+                    compactions[name] = (below, prev_term)
                 for name, (entries, hs) in item.writes.items():
                     old_entries, old_hs = merged.get(name, ([], None))
                     if entries and old_entries:
@@ -515,7 +595,7 @@ class TxlogNode:
                         old_entries = old_entries[:max(cut, 0)]
                     merged[name] = (old_entries + entries if entries else old_entries,
                                     hs if hs is not None else old_hs)
-            needs_sync = bool(compactions) or any(
+            needs_sync = bool(compactions) or bool(restarts) or any(
                 entries or (hs is not None and (hs.term, hs.vote) != (self.groups[name].durable_hs.term,
                                                                       self.groups[name].durable_hs.vote))
                 for name, (entries, hs) in merged.items())
@@ -527,8 +607,8 @@ class TxlogNode:
                     continue
                 hs = hs or group.unsynced_hs
                 group.unsynced_hs = None
-                if entries or hs is not None or name in compactions:
-                    writes.append(GroupWrite(name, hs, entries, compactions.get(name)))
+                if entries or hs is not None or name in compactions or name in restarts:
+                    writes.append(GroupWrite(name, hs, entries, compactions.get(name), restarts.get(name)))
             if writes:
                 self.stats["fsync_us"] += self._timed_save(writes)
                 self.stats["fsyncs"] += 1
@@ -655,6 +735,10 @@ class TxlogNode:
 
     def _track_role(self, group: LogGroup) -> None:
         core = group.core
+        if group.recovering and not core.recovering:
+            group.recovering = False
+            log.warning("log %s: caught up with the leader (index %d, term %d): votes again", group.name,
+                        core.log.last_index, core.term)
         is_leader = core.role is Role.LEADER
         if is_leader and not group.was_leader:
             log.info("log %s: leader in term %d", group.name, core.term)
@@ -777,6 +861,15 @@ class TailEnded(Exception):
         self.message = message
 
 
+async def _peer_status(address: str) -> pb.StatusResponse | None:
+    """A peer's Status over gRPC, or None if it does not answer."""
+    try:
+        async with grpc.aio.insecure_channel(wire.split_address(address)[0], options=GRPC_OPTIONS) as channel:
+            return await pb_grpc.TxLogStub(channel).Status(pb.StatusRequest(), timeout=1.0)
+    except grpc.aio.AioRpcError:
+        return None
+
+
 def _resolve(future: asyncio.Future, value) -> None:
     if not future.done():
         future.set_result(value)
@@ -843,7 +936,7 @@ class TxLogService(pb_grpc.TxLogServicer):
                                      applied_index=g.applied_index, last_index=c.log.last_index,
                                      first_index=g.first_index, epoch=g.fencing.applied_epoch,
                                      leader_id=c.leader_id, leader_hint=node._address(c.leader_id),
-                                     entries_in_memory=len(c.log.entries)))
+                                     entries_in_memory=len(c.log.entries), recovering=c.recovering))
         return pb.StatusResponse(node_id=node.config.node_id, logs=logs, peers=list(node.config.peers),
                                  counters=node.stats)
 
@@ -955,6 +1048,7 @@ async def serve(config: NodeConfig, listen: str) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, node.stop)
     try:
+        await node.join()
         await node.run()
     finally:
         # Everything acknowledged is already fsynced on a majority: nothing to flush, so stop fast. Waiting

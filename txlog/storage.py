@@ -5,6 +5,8 @@ Layout (named sub-databases):
   hardstate       log name -> crc32(4) | term(8) | commit(8) | vote (utf-8)
   trim            log name -> first_index(8) | prev_term(8)                (after a Trim)
   meta            b"format" -> FORMAT
+                  b"joining" -> b"" while a new store has not yet learned whether its cluster is new (server.join)
+                  b"recovering:<log>" -> b"" while the log, lost with a previous store, catches up (HardState)
 
 Group commit: `save()` writes every group's new entries, hard state and trim (compaction) in ONE write transaction;
 the environment is opened with sync=True, metasync=True (the default, fully durable: LMDB flushes the data pages,
@@ -66,6 +68,7 @@ class GroupWrite:
     hard_state: HardState | None
     entries: list[Entry]
     compact: tuple[int, int] | None = None   # (below, prev_term): drop entries below `below` (after a trim)
+    restart: tuple[int, int] | None = None   # (first, prev_term): drop every entry, the log starts at `first`
 
 
 def _encode_entry(entry: Entry) -> bytes:
@@ -128,8 +131,10 @@ class Storage:
                                          f"or not a txlog store)")
                 if fmt is None:
                     txn.put(b"format", FORMAT, db=self._meta)
+                    txn.put(b"joining", b"", db=self._meta)
                 elif fmt != FORMAT:
                     raise StorageCorrupt(f"{path}: unknown storage format {fmt!r} (expected {FORMAT!r})")
+                self.joining = txn.get(b"joining", db=self._meta) is not None
         except lmdb.Error as exc:
             self.env.close()
             raise StorageCorrupt(f"{path}: the LMDB environment is damaged: {exc}") from exc
@@ -226,7 +231,8 @@ class Storage:
         crc, term, commit = _HARD_STATE.unpack_from(raw)
         if zlib.crc32(raw[4:]) != crc:
             raise StorageCorrupt(f"{self.path}: hard state of log {log!r} fails its checksum")
-        return HardState(term=term, commit=commit, vote=raw[_HARD_STATE.size:].decode())
+        recovering = txn.get(b"recovering:" + log.encode(), db=self._meta) is not None
+        return HardState(term=term, commit=commit, vote=raw[_HARD_STATE.size:].decode(), recovering=recovering)
 
     # -- writing -----------------------------------------------------------------------------------------------
     def save(self, writes: list[GroupWrite]) -> None:
@@ -235,6 +241,9 @@ class Storage:
         with self.env.begin(write=True) as txn:
             for w in writes:
                 db = self._entries[w.log]
+                if w.restart is not None:
+                    self._truncate_from(txn, db, 0)
+                    txn.put(w.log.encode(), _TRIM.pack(*w.restart), db=self._trim)
                 if w.entries:
                     self._truncate_from(txn, db, w.entries[0].index)
                     cursor = txn.cursor(db=db)
@@ -243,8 +252,20 @@ class Storage:
                     hs = w.hard_state
                     body = _HARD_STATE.pack(0, hs.term, hs.commit)[4:] + hs.vote.encode()
                     txn.put(w.log.encode(), struct.pack(">I", zlib.crc32(body)) + body, db=self._hard)
+                    if hs.recovering:
+                        txn.put(b"recovering:" + w.log.encode(), b"", db=self._meta)
+                    else:
+                        txn.delete(b"recovering:" + w.log.encode(), db=self._meta)
                 if w.compact is not None:
                     self._compact(txn, w.log, *w.compact)
+
+    def finish_joining(self, writes: list[GroupWrite]) -> None:
+        """The store knows its place in the cluster: save `writes` (a recovering node's hard states), then drop the
+        joining mark (a crash in between only makes the node ask its peers again)."""
+        self.save(writes)
+        with self.env.begin(write=True) as txn:
+            txn.delete(b"joining", db=self._meta)
+        self.joining = False
 
     def _write_ahead(self) -> None:
         """Keep at least half a chunk of zeros past LMDB's last page (see the module docstring). A transaction

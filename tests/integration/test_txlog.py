@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import socket
 import time
 from typing import AsyncIterator
@@ -421,6 +422,93 @@ def test_trim_then_tail_below_and_restart(cluster):
             with pytest.raises(LogTrimmed):
                 async for _ in client.tail(below - 1, address=leader):
                     pass
+    run(body())
+
+
+# -- a node that lost its disk -----------------------------------------------------------------------------------
+def _wipe(node) -> None:
+    node.kill()
+    shutil.rmtree(os.path.join(os.path.dirname(node.log_path), f"txlog-{node.node_id}"))
+
+
+async def _recovering(address: str) -> bool | None:
+    """Whether the node's logs are recovering (both logs agree), None while it does not answer."""
+    try:
+        flags = {(await status_of(address, name)).recovering for name in ("cluster", LOG)}
+    except grpc.aio.AioRpcError:
+        return None
+    return flags.pop() if len(flags) == 1 else None
+
+
+def test_a_node_that_lost_its_disk_starts_at_the_trim_point_and_catches_up(cluster):
+    """Its store is new and its peers' are not: it comes back recovering, takes the leader's trimmed log from the
+    trim point on (LOG_START), catches up and votes again; then it and the leader's old follower can elect a
+    leader without the old leader, with every acknowledged entry."""
+    async def body():
+        leader = await wait_for_leader(cluster.addresses, LOG)
+        async with log_client(cluster) as client:
+            indexes = [await client.append(f"before-{i}".encode(), 0) for i in range(30)]
+            for node in cluster.nodes.values():
+                await wait_until(lambda: caught_up(node.address, indexes[-1]))
+            await asyncio.sleep(0.2)
+            below = indexes[20]
+            assert (await client.trim(below)).first_index == below
+            lost, other = followers(cluster, leader)
+            _wipe(lost)
+            lost.start()
+            more = [await client.append(f"after-{i}".encode(), 0) for i in range(10)]
+            await wait_until(lambda: caught_up(lost.address, more[-1]), 15)
+            await wait_until(lambda: _not_recovering(lost.address), 15)
+            status = await status_of(lost.address)
+            assert status.first_index == below and status.last_index >= more[-1]
+            expected = await read_log(leader, more[-1], from_index=below)
+            got = await read_log(lost.address, more[-1], from_index=below)
+            assert [(e.index, e.term, e.record) for e in got] == [(e.index, e.term, e.record) for e in expected]
+            assert "lost its log" in lost.read_log() and "votes again" in lost.read_log()
+        # It votes again: the old leader gone, it and the other follower elect one of them.
+        cluster.by_address(leader).kill()
+        survivor = await wait_for_leader([lost.address, other.address], LOG, timeout_s=15)
+        async with log_client(cluster) as client:
+            last = await client.append(b"two-left", 0)
+        items = [item for _, item in data_items(await read_log(survivor, last, from_index=below))]
+        assert items == [f"before-{i}".encode() for i in range(20, 30)] + \
+            [f"after-{i}".encode() for i in range(10)] + [b"two-left"]
+    run(body())
+
+
+async def _not_recovering(address: str) -> bool:
+    return await _recovering(address) is False
+
+
+def test_a_node_that_lost_its_disk_waits_rather_than_elect_a_leader_without_an_acknowledged_entry(cluster):
+    """An entry acknowledged by the leader and one follower; that follower loses its disk and the leader dies.
+    The two left could form a majority, but the wiped node holds nothing and votes for no one until it has caught
+    up, which takes the old leader: no leader meanwhile (before, it came back as an empty voter and elected the
+    node that never had the entry). Once the old leader is back, the entry is there."""
+    async def body():
+        leader_address = await wait_for_leader(cluster.addresses, LOG)
+        holder, other = followers(cluster, leader_address)
+        leader = cluster.by_address(leader_address)
+        other.kill()
+        async with log_client(cluster) as client:
+            acked = await client.append(b"acked-by-two", 0)
+        await wait_until(lambda: caught_up(holder.address, acked))
+        _wipe(holder)
+        leader.kill()
+        other.start()
+        holder.start()
+        with pytest.raises(TimeoutError):
+            await wait_for_leader([holder.address, other.address], LOG, timeout_s=6)
+        assert "waits for every peer" in holder.read_log()
+        leader.start()
+        new_leader = await wait_for_leader(cluster.addresses, LOG, timeout_s=15)
+        async with log_client(cluster) as client:
+            last = await client.append(b"after", 0)
+        for node in cluster.nodes.values():
+            await wait_until(lambda: caught_up(node.address, last), 15)
+            items = [item for _, item in data_items(await read_log(node.address, last))]
+            assert items == [b"acked-by-two", b"after"], (node.node_id, new_leader, items)
+        await wait_until(lambda: _not_recovering(holder.address), 15)
     run(body())
 
 

@@ -174,6 +174,7 @@ class Simulator:
         self.commit_term: list[int] = []                # term of the first node that reported each entry committed
         self.persisted_ids: dict[tuple[int, int], tuple[bytes, int]] = {}   # (index, term) -> (data, prev term)
         self.last_commit: dict[str, int] = {}
+        self.lost: dict[str, set[tuple[int, int]]] = {nid: set() for nid in self.ids}   # (index, term) on wiped disks
         for nid in self.ids:
             self._start(nid)
 
@@ -338,7 +339,9 @@ class Simulator:
         self.check(self.disks[nid].term(e.index) == e.term,
                    lambda: f"{nid} applies {e}, which is not on its disk (term there: "
                            f"{self.disks[nid].term(e.index)})")
-        replicas = sum(self.disks[p].term(e.index) == e.term for p in self.ids)
+        # A copy lost with a wiped disk counts: it was durable there (and acknowledged), as a disk that dies right
+        # after the commit leaves one copy too. What the wiped node must not do (vote) is checked by the rest.
+        replicas = sum(self.disks[p].term(e.index) == e.term or (e.index, e.term) in self.lost[p] for p in self.ids)
         self.check(replicas >= self.quorum,
                    lambda: f"{nid} reports {e} committed but only {replicas} disks hold it")
         if e.index <= len(self.committed):
@@ -561,6 +564,21 @@ class Simulator:
             self._start(nid)
             self.stats.restarts += 1
             self._drive(nid)
+        self._check_step()
+
+    def wipe(self, nid: str) -> None:
+        """The node loses its disk and comes back empty, as txlog/server.py's `join` restarts it: recovering, in the
+        highest term any other node is in (all of them answer, up or down), with its vote spent on itself."""
+        self._begin("wipe", nid)
+        self.lost[nid].update((e.index, e.term) for e in self.disks[nid].entries)
+        if self.nodes[nid] is not None:
+            self._crash(nid)
+        term = max((self.nodes[p].term if self.nodes[p] is not None else self.disks[p].hard_state.term)
+                   for p in self.ids if p != nid)
+        self.disks[nid] = Disk(HardState(term=term, vote=nid, recovering=True))
+        self._start(nid)
+        self.stats.restarts += 1
+        self._drive(nid)
         self._check_step()
 
     # -- composite runs ---------------------------------------------------------------------------------------

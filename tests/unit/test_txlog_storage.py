@@ -67,6 +67,39 @@ def test_compact_remembers_the_trim_point(path):
     s.close()
 
 
+def test_a_new_store_is_joining_until_it_knows_its_place(path):
+    s = reopen(path)
+    assert s.joining
+    s.close()
+    s = reopen(path)
+    assert s.joining, "a crash before join finished must make the node ask its peers again"
+    s.finish_joining([GroupWrite("shard0", HardState(7, "a", 0, recovering=True), [])])
+    assert not s.joining
+    s.close()
+    s = reopen(path)
+    assert not s.joining
+    hs, _ = s.load("shard0")
+    assert hs == HardState(7, "a", 0, recovering=True)
+    assert s.load("cluster")[0] == HardState()
+    s.save([GroupWrite("shard0", HardState(8, "", 5), entries(1, 5, term=8))])    # caught up: the mark goes
+    s.close()
+    s = reopen(path)
+    assert s.load("shard0")[0] == HardState(8, "", 5, recovering=False)
+    s.close()
+
+
+def test_restart_drops_every_entry_and_starts_the_log_at_the_leaders_trim_point(path):
+    s = reopen(path)
+    s.save([GroupWrite("shard0", HardState(1, "", 3), entries(1, 6))])
+    s.save([GroupWrite("shard0", HardState(2, "", 40), entries(41, 43, term=2), restart=(41, 2))])
+    s.close()
+    s = reopen(path)
+    hs, log = s.load("shard0")
+    assert (log.first_index, log.prev_term, log.last_index) == (41, 2, 43)
+    assert [e.index for e in log.entries] == [41, 42, 43] and hs.commit == 40
+    s.close()
+
+
 def _corrupt(path, fn):
     env = lmdb.open(path, max_dbs=10, subdir=True)
     with env.begin(write=True) as txn:

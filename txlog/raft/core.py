@@ -25,6 +25,16 @@ Safety-relevant choices, with the paper's sections:
     (hard_state) before the vote is sent.
   - Pre-vote (Ongaro's thesis §9.6) and check-quorum: a node that cannot reach a majority neither bumps terms
     nor disrupts a healthy leader, and a leader that loses its quorum steps down within an election timeout.
+
+A node that lost its disk (`HardState.recovering`): its old acknowledgements may have counted towards commits and
+its old votes towards elections, and it remembers neither. The driver restarts it with a term at least as high as
+any it could have voted in (the highest its peers report) and `vote` set to itself, so it never votes twice in a
+term. Until it holds the whole log of a leader of its term or later (as of a message sent after the restart) it
+neither campaigns nor grants votes, and it takes no commit index from heartbeats; its replies say `recovering`, so
+the leader forgets the match it had acknowledged before (and re-sends from where the node now is). While it abstains
+a candidate needs the votes of all the others, which keeps every committed entry in every new leader's log (§5.4.1)
+even if the lost copy was one of its majority. A follower that needs entries the leader has trimmed gets LOG_START:
+the trim point (index, term), below which everything is committed; it drops its log and starts there.
 """
 from __future__ import annotations
 
@@ -50,6 +60,10 @@ class MessageType(enum.IntEnum):
     APPEND_RESP = 6
     HEARTBEAT = 7
     HEARTBEAT_RESP = 8
+    LOG_START = 9      # the leader's log starts after (index, log_term): trimmed below, all of it committed
+
+
+_FROM_LEADER = (MessageType.APPEND, MessageType.HEARTBEAT, MessageType.LOG_START)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -71,7 +85,10 @@ class Message:
     entries: tuple[Entry, ...] = ()
     commit: int = 0
     reject: bool = False
-    reject_hint: int = 0       # APPEND_RESP reject: a lower bound the leader can retry from
+    reject_hint: int = 0       # APPEND_RESP reject: a lower bound the leader can retry from;
+                               # HEARTBEAT_RESP from a recovering node: its last index
+    last_index: int = 0        # APPEND: the leader's last index when it sent this (a recovering node's goal)
+    recovering: bool = False   # replies of a node that lost its log and has not caught up yet
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -79,6 +96,7 @@ class HardState:
     term: int = 0
     vote: str = ""             # "" = voted for nobody in `term`
     commit: int = 0
+    recovering: bool = False   # lost its log: no campaigns, no votes until it holds a leader's whole log
 
 
 @dataclasses.dataclass(slots=True)
@@ -87,9 +105,12 @@ class Ready:
     entries: list[Entry]              # to persist before sending; may overwrite stored entries from entries[0]
     messages: list[Message]           # to send after persisting
     committed: list[Entry]            # to apply, in order
+    log_start: tuple[int, int] | None = None   # (first index, term before it): drop every stored entry and start
+                                               # the log there, before persisting `entries` (after a LOG_START)
 
     def empty(self) -> bool:
-        return self.hard_state is None and not self.entries and not self.messages and not self.committed
+        return (self.hard_state is None and not self.entries and not self.messages and not self.committed
+                and self.log_start is None)
 
 
 class NotLeader(Exception):
@@ -184,6 +205,12 @@ class RaftLog:
     def append(self, entries: Iterable[Entry]) -> None:
         self.entries.extend(entries)
 
+    def restart_at(self, first_index: int, prev_term: int) -> None:
+        """Forget every entry: the log now starts at first_index, after an entry of prev_term (LOG_START)."""
+        self.entries = []
+        self.first = self.offset = first_index
+        self.prev_term = prev_term
+
     def compact(self, below: int) -> None:
         """Drop entries with index < below (they are applied everywhere they are needed)."""
         if below <= self.first:
@@ -218,6 +245,7 @@ class RaftNode:
         self.term = hard_state.term
         self.vote = hard_state.vote
         self.commit = min(hard_state.commit, self.log.last_index)
+        self.recovering = hard_state.recovering
         self.applied = max(applied, self.log.first_index - 1)
         assert self.applied <= self.commit or self.commit == 0 or self.applied <= self.log.last_index
         self.role = Role.FOLLOWER
@@ -229,8 +257,9 @@ class RaftNode:
         self.randomized_election_timeout = 0
         self._msgs: list[Message] = []
         self._unstable_from = self.log.last_index + 1    # entries from here on are not yet persisted
-        self._persisted_hard_state = HardState(self.term, self.vote, hard_state.commit)
+        self._persisted_hard_state = HardState(self.term, self.vote, hard_state.commit, self.recovering)
         self._commit_sent: dict[str, int] = {}
+        self._log_start: tuple[int, int] | None = None
         self._reset_election_timer()
 
     # -- public driver API ------------------------------------------------------------------------------------
@@ -239,7 +268,7 @@ class RaftNode:
         return len(self.peers) // 2 + 1
 
     def hard_state(self) -> HardState:
-        return HardState(self.term, self.vote, self.commit)
+        return HardState(self.term, self.vote, self.commit, self.recovering)
 
     def tick(self) -> None:
         if self.role is Role.LEADER:
@@ -248,7 +277,8 @@ class RaftNode:
             self.election_elapsed += 1
             if self.election_elapsed >= self.randomized_election_timeout:
                 self.election_elapsed = 0
-                self._campaign(pre=self.config.pre_vote)
+                if not self.recovering:
+                    self._campaign(pre=self.config.pre_vote)
 
     def propose(self, datas: Sequence[bytes]) -> tuple[int, int]:
         """Append entries to the leader's log; returns their (first, last) index. They are committed once a
@@ -275,13 +305,16 @@ class RaftNode:
             entries=self.log.slice(self._unstable_from, self.log.last_index),
             messages=self._msgs,
             committed=self.log.slice(self.applied + 1, committed_hi) if committed_hi > self.applied else [],
+            log_start=self._log_start,
         )
         self._msgs = []
+        self._log_start = None
         return ready
 
     def has_ready(self) -> bool:
         """Whether ready() would return something (the driver loops until it doesn't)."""
-        return bool(self._msgs or self._unstable_from <= self.log.last_index or self.commit > self.applied
+        return bool(self._msgs or self._log_start or self._unstable_from <= self.log.last_index
+                    or self.commit > self.applied
                     or self.hard_state() != self._persisted_hard_state
                     or (self.role is Role.LEADER and any(self._commit_sent.get(p, 0) < self.commit
                                                          and not pr.probing for p, pr in self.progress.items())))
@@ -316,10 +349,10 @@ class RaftNode:
             if m.type is MessageType.PRE_VOTE or (m.type is MessageType.PRE_VOTE_RESP and not m.reject):
                 pass   # pre-votes are about a future term; they change nobody's term
             else:
-                leader = m.frm if m.type in (MessageType.APPEND, MessageType.HEARTBEAT) else ""
+                leader = m.frm if m.type in _FROM_LEADER else ""
                 self._become_follower(m.term, leader)
         elif m.term < self.term:
-            if m.type in (MessageType.APPEND, MessageType.HEARTBEAT):
+            if m.type in _FROM_LEADER:
                 # A stale leader: tell it our term so it steps down (it may never hear a vote request from us,
                 # since pre-vote keeps terms from rising needlessly).
                 self._send(MessageType.APPEND_RESP, m.frm)
@@ -390,9 +423,9 @@ class RaftNode:
 
     def _handle_vote_request(self, m: Message) -> None:
         pre = m.type is MessageType.PRE_VOTE
-        can_vote = (self.vote == m.frm
-                    or (self.vote == "" and self.leader_id == "")
-                    or (pre and m.term > self.term))
+        can_vote = not self.recovering and (self.vote == m.frm
+                                            or (self.vote == "" and self.leader_id == "")
+                                            or (pre and m.term > self.term))
         # §5.4.1: only vote for a candidate whose log is at least as up to date as ours.
         up_to_date = (m.log_term > self.log.last_term()
                       or (m.log_term == self.log.last_term() and m.index >= self.log.last_index))
@@ -408,7 +441,7 @@ class RaftNode:
 
     def _step_candidate(self, m: Message) -> None:
         expected = MessageType.PRE_VOTE_RESP if self.role is Role.PRE_CANDIDATE else MessageType.VOTE_RESP
-        if m.type in (MessageType.APPEND, MessageType.HEARTBEAT):
+        if m.type in _FROM_LEADER:
             self._become_follower(m.term, m.frm)
             self._step_follower(m)
         elif m.type is expected:
@@ -431,8 +464,30 @@ class RaftNode:
         elif m.type is MessageType.HEARTBEAT:
             self.election_elapsed = 0
             self.leader_id = m.frm
+            if self.recovering:
+                # The leader's min(match, commit) may rest on a match we have lost: tell it where we are.
+                self._send(MessageType.HEARTBEAT_RESP, m.frm, reject_hint=self.log.last_index)
+                return
             self._commit_to(m.commit)   # the leader sends min(match, commit): never beyond what we hold
             self._send(MessageType.HEARTBEAT_RESP, m.frm)
+        elif m.type is MessageType.LOG_START:
+            self.election_elapsed = 0
+            self.leader_id = m.frm
+            self._handle_log_start(m)
+
+    def _handle_log_start(self, m: Message) -> None:
+        if m.index <= self.commit or self.log.term(m.index) == m.log_term:
+            # We hold the entry at the start point (Log Matching: and everything before it).
+            self._send(MessageType.APPEND_RESP, m.frm, index=max(m.index, self.commit))
+            return
+        # Everything we hold at or after the start point is from another history (so not committed), and what is
+        # before it is committed and trimmed: start our log where the leader's starts.
+        self.log.restart_at(m.index + 1, m.log_term)
+        self.commit = self.applied = m.index
+        self._unstable_from = m.index + 1
+        self._log_start = (m.index + 1, m.log_term)
+        self._msgs = [x for x in self._msgs if x.type is not MessageType.APPEND_RESP or x.reject]
+        self._send(MessageType.APPEND_RESP, m.frm, index=m.index)
 
     def _handle_append(self, m: Message) -> None:
         if m.index < self.commit:
@@ -470,6 +525,8 @@ class RaftNode:
                 break
         last_new = m.index + len(new_entries)
         self._commit_to(min(m.commit, last_new))
+        if self.recovering and m.last_index and last_new >= m.last_index:
+            self.recovering = False    # we hold this leader's whole log, so every committed entry: vote again
         self._send(MessageType.APPEND_RESP, m.frm, index=last_new)
 
     def _step_leader(self, m: Message) -> None:
@@ -477,6 +534,13 @@ class RaftNode:
         if pr is None:
             return
         pr.recent_active = True
+        if m.recovering and (m.reject or m.type is MessageType.HEARTBEAT_RESP) and m.reject_hint < pr.match:
+            # The follower lost its log: what it acknowledged before is gone. Start over from where it is.
+            pr.match = pr.match_at_heartbeat = 0
+            pr.next = m.reject_hint + 1
+            pr.probing, pr.probe_sent = True, False
+            self._send_append(m.frm)
+            return
         if m.type is MessageType.APPEND_RESP:
             if m.reject:
                 # Ignore stale rejections: of an earlier probe, or of an append below what is already matched.
@@ -542,13 +606,21 @@ class RaftNode:
         prev = pr.next - 1
         prev_term = self.log.term(prev)
         if prev_term is None:
-            return   # the follower needs entries we have trimmed; the trim policy (below every match) avoids it
+            # The follower needs entries we have trimmed (the trim policy, below every match, avoids it unless
+            # the follower lost its log): tell it where our log starts.
+            start = self.log.first_index - 1
+            if prev < start <= self.commit:
+                self._msgs.append(Message(MessageType.LOG_START, self.id, peer, self.term,
+                                          log_term=self.log.prev_term, index=start, commit=self.commit,
+                                          last_index=self.log.last_index))
+                pr.probe_sent = pr.probing
+            return
         hi = min(self.log.last_index, prev + self.config.max_entries_per_message)
         entries = tuple(self.log.slice(pr.next, hi))
         if not entries and not pr.probing and self.commit <= self._commit_sent.get(peer, 0):
             return
         self._msgs.append(Message(MessageType.APPEND, self.id, peer, self.term, log_term=prev_term, index=prev,
-                                  entries=entries, commit=self.commit))
+                                  entries=entries, commit=self.commit, last_index=self.log.last_index))
         self._commit_sent[peer] = self.commit
         if pr.probing:
             pr.probe_sent = True
@@ -578,7 +650,7 @@ class RaftNode:
                 self.election_elapsed < self.config.election_ticks)
 
     def _send(self, mtype: MessageType, to: str, **fields) -> None:
-        self._msgs.append(Message(mtype, self.id, to, self.term, **fields))
+        self._msgs.append(Message(mtype, self.id, to, self.term, recovering=self.recovering, **fields))
 
     def _reset_election_timer(self) -> None:
         self.election_elapsed = 0
