@@ -8,7 +8,8 @@ whole session. Each cycle:
   2. move the load to fresh keys (a new generation), then check the finished generation: the ledger on the
      primary (no acknowledged write lost) and linearizability of its history with final reads from the primary;
   3. after a random pause, kill -9 a random victim: the primary, a replica, the txlog leader (of shard0), a txlog
-     follower, or a whole zone (its txlog node and data node);
+     follower, a whole zone (its txlog node and data node), or a txlog node that also loses its disk (its data
+     directory is deleted: it must come back recovering and catch up, txlog/server.py `join`);
   4. after a random downtime, restart it; the kill-to-first-acknowledged-write time is recorded (a write sent
      after the kill, so nothing the dead process already answered counts).
 The victim choice and the timings come from random.Random(seed): `--seed S` repeats a run's schedule (the
@@ -44,7 +45,7 @@ from tests.integration.cluster import RunningCluster  # noqa: E402
 from tests.integration.workload import Workload  # noqa: E402
 from tests.linearizability import Outcome  # noqa: E402
 
-VICTIMS = ("primary", "replica", "txlog-leader", "txlog-follower", "zone")
+VICTIMS = ("primary", "replica", "txlog-leader", "txlog-follower", "zone", "txlog-disk")
 HEALTHY_TIMEOUT_S = 120.0
 FAILOVER_TIMEOUT_S = 20.0
 
@@ -171,6 +172,8 @@ def choose_victims(cluster: RunningCluster, rng: random.Random) -> tuple[str, li
         if kind == "txlog-leader":
             return kind, [leader], False
         return kind, [rng.choice(sorted(n.name for n in cluster.plan.by_kind("txlog") if n.name != leader))], False
+    if kind == "txlog-disk":
+        return kind, [rng.choice(sorted(n.name for n in cluster.plan.by_kind("txlog")))], False
     zone = rng.choice(lc.ZONES)
     names = sorted(n.name for n in cluster.plan.nodes if n.zone == zone)
     return f"zone-{zone}", names, primary in names
@@ -270,6 +273,8 @@ def main(argv: list[str] | None = None) -> int:
             t_kill, wall_kill = time.monotonic(), time.time()
             for name in names:
                 cluster.kill(name)
+                if kind == "txlog-disk":
+                    shutil.rmtree(cluster.plan.path(name), ignore_errors=False)
             time.sleep(downtime_s)
             for name in names:
                 cluster.restart(name)
