@@ -5,7 +5,8 @@ an append is acknowledged only once a majority has it (one follower down: still 
 UNAVAILABLE, and it commits once one comes back); killing the leader (kill -9) loses no acknowledged entry and a new
 leader is elected within seconds; a restarted node catches up; Tail delivers every committed entry once, in order,
 across a leader change; epoch fencing and conditions hold across a leader change; duplicate batches are appended
-once; Trim, then Tail below the trim point fails clearly; corrupt storage keeps a node from starting; bad input gets
+once; Trim, then Tail below the trim point fails clearly; a node that lost its disk catches up from the trim point
+and elects no leader that lacks an acknowledged entry; corrupt storage keeps a node from starting; bad input gets
 a clear gRPC status and the server keeps running; SIGTERM stops a node fast; a dead peer costs the leader no CPU.
 """
 from __future__ import annotations
