@@ -348,8 +348,8 @@ class TxlogNode:
             log.info("txlog node %s: every peer is new too: a new cluster", self.config.node_id)
             self.storage.finish_joining([])
             return
-        log.warning("txlog node %s lost its log (its store is new, its peers' are not): it catches up with the "
-                    "leader before it votes again (terms %s)", self.config.node_id, terms)
+        log.warning("txlog node %s has a new store but its peers have a log (it lost its log, or joins late): "
+                    "it catches up with the leader before it votes (terms %s)", self.config.node_id, terms)
         writes = []
         for name, group in self.groups.items():
             hard_state = HardState(term=terms[name], vote=self.config.node_id, recovering=True)
