@@ -28,8 +28,8 @@ gRPC handlers never touch a core: they enqueue work and await futures the loop r
 
 A node whose store is new (`join`) first asks every peer for its Status, serving meanwhile. If none of them has
 ever taken part in the cluster (term 0, empty log), the cluster is new and the node starts as a normal member. If
-any has, this node lost its disk: its logs restart `recovering` (txlog/raft/core.py), in a term no lower than any
-peer's, and vote again only once they hold a leader's whole log. Forgetting acknowledged entries and votes would
+any has, this node lost its disk (or started late in a new cluster): its logs restart `recovering`
+(txlog/raft/core.py), in a term no lower than any peer's, and vote only once they hold a leader's whole log. Forgetting acknowledged entries and votes would
 otherwise let it help elect a leader that lacks an acknowledged write. It waits for *every* peer, because the term
 it may have voted in is known only to the candidate it voted for; so a new cluster starts once all its nodes are up.
 """
