@@ -134,8 +134,9 @@ def test_any_chunking_gives_the_same_requests(requests, cuts):
 
 
 @given(st.lists(st.binary(min_size=1, max_size=10).filter(lambda b: all(c > 32 and c not in b"\"'" for c in b)),
-                min_size=1, max_size=5))
+                min_size=1, max_size=5).filter(lambda words: not words[0].startswith(b"*")))
 def test_inline_plain_words(words):
+    # A request that starts with '*' is a multibulk one, as in Redis (processInputBuffer), never inline.
     assert RequestParser().feed(b" ".join(words) + b"\r\n") == [words]
 
 
