@@ -4,6 +4,8 @@ The simulator's invariants (leader completeness, election safety, votes and acks
 check every step."""
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from txlog.raft.core import Config, Entry, HardState, Message, MessageType, RaftLog, RaftNode, Role
@@ -117,7 +119,7 @@ def test_log_start_brings_an_empty_follower_to_a_trimmed_leader() -> None:
     entries = [Entry(2, i, f"e{i}".encode()) for i in range(1, 21)]
     log = RaftLog(entries)
     log.compact(11)                                    # entries 1..10 trimmed; the log starts at 11
-    leader = RaftNode("a", ["a", "b", "c"], __import__("random").Random(1), CONFIG,
+    leader = RaftNode("a", ["a", "b", "c"], random.Random(1), CONFIG,
                       hard_state=HardState(term=2, vote="a", commit=20), log=log, applied=20)
     leader.campaign()
     for m in leader.ready().messages:
@@ -127,7 +129,7 @@ def test_log_start_brings_an_empty_follower_to_a_trimmed_leader() -> None:
         if m.type is MessageType.VOTE:
             leader.step(Message(MessageType.VOTE_RESP, m.to, "a", m.term))
     assert leader.role is Role.LEADER
-    follower = RaftNode("b", ["a", "b", "c"], __import__("random").Random(2), CONFIG,
+    follower = RaftNode("b", ["a", "b", "c"], random.Random(2), CONFIG,
                         hard_state=HardState(term=leader.term, vote="b", recovering=True))
     starts = 0
     for _ in range(10):                                # deliver a <-> b until quiet
