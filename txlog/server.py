@@ -500,10 +500,8 @@ class TxlogNode:
         if self._commit_notices and self._notice_timer is None:
             self._notice_timer = asyncio.get_running_loop().call_later(COMMIT_NOTICE_DELAY_S,
                                                                        self._flush_commit_notices)
-        needs_sync = bool(restarts) or any(
-            entries or (hs is not None and (hs.term, hs.vote) != (self.groups[n].durable_hs.term,
-                                                                 self.groups[n].durable_hs.vote))
-            for n, (entries, hs) in writes.items())
+        needs_sync = bool(restarts) or any(entries or _promises(hs, self.groups[n].durable_hs)
+                                           for n, (entries, hs) in writes.items())
         if not needs_sync and not self._persist_queue:
             # Nothing to fsync and nothing in flight: a commit-only hard state waits for the next sync.
             for name, (_, hs) in writes.items():
@@ -596,9 +594,7 @@ class TxlogNode:
                     merged[name] = (old_entries + entries if entries else old_entries,
                                     hs if hs is not None else old_hs)
             needs_sync = bool(compactions) or bool(restarts) or any(
-                entries or (hs is not None and (hs.term, hs.vote) != (self.groups[name].durable_hs.term,
-                                                                      self.groups[name].durable_hs.vote))
-                for name, (entries, hs) in merged.items())
+                entries or _promises(hs, self.groups[name].durable_hs) for name, (entries, hs) in merged.items())
             writes = []
             for name, group in self.groups.items():
                 entries, hs = merged.get(name, ([], None))
@@ -859,6 +855,12 @@ class TailEnded(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
+
+
+def _promises(hs: HardState | None, durable: HardState) -> bool:
+    """Whether hs changes what the node promised (term, vote) and so needs an fsync; a commit-only change (or the
+    end of recovering, which is only ever safer on disk late) rides with the next one."""
+    return hs is not None and (hs.term != durable.term or hs.vote != durable.vote)
 
 
 async def _peer_status(address: str) -> pb.StatusResponse | None:

@@ -57,6 +57,10 @@ _TRIM = struct.Struct(">QQ")
 _INDEX = struct.Struct(">Q")
 
 
+def _recovering_key(log: str) -> bytes:
+    return b"recovering:" + log.encode()
+
+
 class StorageCorrupt(Exception):
     pass
 
@@ -135,6 +139,8 @@ class Storage:
                 elif fmt != FORMAT:
                     raise StorageCorrupt(f"{path}: unknown storage format {fmt!r} (expected {FORMAT!r})")
                 self.joining = txn.get(b"joining", db=self._meta) is not None
+                # Logs marked recovering: kept here so a save touches the mark only when it changes.
+                self._recovering = {log for log in logs if txn.get(_recovering_key(log), db=self._meta) is not None}
         except lmdb.Error as exc:
             self.env.close()
             raise StorageCorrupt(f"{path}: the LMDB environment is damaged: {exc}") from exc
@@ -231,13 +237,14 @@ class Storage:
         crc, term, commit = _HARD_STATE.unpack_from(raw)
         if zlib.crc32(raw[4:]) != crc:
             raise StorageCorrupt(f"{self.path}: hard state of log {log!r} fails its checksum")
-        recovering = txn.get(b"recovering:" + log.encode(), db=self._meta) is not None
-        return HardState(term=term, commit=commit, vote=raw[_HARD_STATE.size:].decode(), recovering=recovering)
+        return HardState(term=term, commit=commit, vote=raw[_HARD_STATE.size:].decode(),
+                         recovering=log in self._recovering)
 
     # -- writing -----------------------------------------------------------------------------------------------
     def save(self, writes: list[GroupWrite]) -> None:
         """Persist all groups' writes in one transaction: one fsync for the whole batch."""
         self._write_ahead()
+        recovering = set(self._recovering)
         with self.env.begin(write=True) as txn:
             for w in writes:
                 db = self._entries[w.log]
@@ -252,12 +259,15 @@ class Storage:
                     hs = w.hard_state
                     body = _HARD_STATE.pack(0, hs.term, hs.commit)[4:] + hs.vote.encode()
                     txn.put(w.log.encode(), struct.pack(">I", zlib.crc32(body)) + body, db=self._hard)
-                    if hs.recovering:
-                        txn.put(b"recovering:" + w.log.encode(), b"", db=self._meta)
-                    else:
-                        txn.delete(b"recovering:" + w.log.encode(), db=self._meta)
+                    if hs.recovering and w.log not in recovering:
+                        txn.put(_recovering_key(w.log), b"", db=self._meta)
+                        recovering.add(w.log)
+                    elif not hs.recovering and w.log in recovering:
+                        txn.delete(_recovering_key(w.log), db=self._meta)
+                        recovering.discard(w.log)
                 if w.compact is not None:
                     self._compact(txn, w.log, *w.compact)
+        self._recovering = recovering      # committed
 
     def finish_joining(self, writes: list[GroupWrite]) -> None:
         """The store knows its place in the cluster: save `writes` (a recovering node's hard states), then drop the
