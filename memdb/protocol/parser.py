@@ -27,6 +27,11 @@ payloads are one slice each: measured, the single Python pass is faster than the
 hiredis (see tests/unit/test_protocol_parser.py::test_parser_throughput for the numbers on this machine).
 hiredis stays the parser of *replies* (clients, tests).
 
+A chunk that is nothing but complete requests with canonical headers, which is what clients send, is read by
+`_whole_requests` first: one `split` at CRLFs and a length check per argument, ~0.7 us for a GET against ~1.4 us
+for the general pass (bench/hotpath.py's GET went 4.9 -> 4.5 us). Anything else, including every input the
+general pass would refuse, falls through to it.
+
 Large payloads are not re-joined on every chunk: once a bulk header says N bytes are coming, chunks are only
 collected until N have arrived, then joined once (linear, not quadratic, in the value size).
 """
@@ -106,6 +111,10 @@ class RequestParser:
             self._want = 0
         elif self._buf:
             data = self._buf + data
+        elif self._args is None and len(data) <= self.max_bulk_len:
+            requests = _whole_requests(data, self.max_multibulk_len)
+            if requests is not None:
+                return requests
         out: list[list[bytes]] = []
         try:
             pos = self._parse(data, out)
@@ -201,6 +210,42 @@ class RequestParser:
         self._args = args
         self._remaining = remaining
         return pos
+
+
+# The fast path's spellings: "*<count>" and "$<len>" headers exactly as a client writes them, count or len < 10,000.
+_COUNT_HEADERS = {b"*%d" % i: i for i in range(1, 10_000)}
+_BULK_HEADERS = {b"$%d" % i: i for i in range(10_000)}
+
+
+def _whole_requests(data: bytes, max_multibulk_len: int) -> list[list[bytes]] | None:
+    """The requests in data if it is nothing but complete multibulk requests with canonical headers (what clients
+    send, and a chunk without pipelining is one such request), else None and the general pass reads it.
+
+    Splitting at every CRLF is safe: where a header promises n bytes and the part after it has exactly n, that
+    part is the payload (it is followed by the CRLF found first), so the walk stays on the request boundaries; a
+    payload containing a CRLF makes a length differ, and anything unusual goes to the general pass, which gives
+    Redis's exact errors. The caller has checked that data is no longer than a bulk may be."""
+    parts = data.split(b"\r\n")
+    end = len(parts) - 1
+    if parts[end]:
+        return None                              # it does not end with a CRLF: a request is incomplete
+    bulk_headers = _BULK_HEADERS
+    out = []
+    i = 0
+    while i < end:
+        count = _COUNT_HEADERS.get(parts[i])
+        if count is None or count > max_multibulk_len:
+            return None
+        stop = i + 1 + 2 * count
+        if stop > end:
+            return None
+        args = parts[i + 2:stop:2]
+        for header, arg in zip(parts[i + 1:stop:2], args):
+            if bulk_headers.get(header) != len(arg):
+                return None
+        out.append(args)
+        i = stop
+    return out
 
 
 _SPACE_BYTES = frozenset(b" \n\r\t\x0b\x0c")      # C isspace(): skipped between arguments

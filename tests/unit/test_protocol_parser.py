@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from memdb.protocol import ProtocolError, RequestParser, split_inline
+from memdb.protocol.parser import _whole_requests
 
 
 def multibulk(*args: bytes) -> bytes:
@@ -131,6 +132,53 @@ def test_any_chunking_gives_the_same_requests(requests, cuts):
         pos += step
         i += 1
     assert out == requests and p.error is None and p.buffered_len == 0
+
+
+def _general_pass(data: bytes) -> tuple[list, int, str | None]:
+    p = RequestParser()
+    out: list = []
+    try:
+        pos = p._parse(data, out)
+    except ProtocolError as exc:
+        return out, -1, exc.message
+    return out, pos, None
+
+
+# Pieces that make framing ambiguous: CRLFs inside payloads, headers with odd spellings, digits, stray markers.
+_PIECES = st.sampled_from([b"\r\n", b"\r", b"\n", b"*", b"$", b"*1", b"*2", b"$0", b"$1", b"$2", b"$3", b"$03",
+                           b"*-1", b"$-1", b"0", b"1", b"2", b"a", b"GET", b" "])
+
+
+@given(st.one_of(
+    st.lists(_PIECES, max_size=24).map(b"".join),
+    st.lists(st.lists(st.lists(_PIECES, max_size=4).map(b"".join), min_size=1, max_size=4), min_size=1,
+             max_size=4).map(lambda reqs: b"".join(multibulk(*r) for r in reqs)),
+    st.tuples(st.lists(st.lists(st.binary(max_size=8), min_size=1, max_size=3), min_size=1, max_size=3),
+              st.integers(0, 60), st.binary(max_size=4)).map(
+        lambda t: (lambda d: d[:t[1]] + t[2] + d[t[1]:])(b"".join(multibulk(*r) for r in t[0]))),
+    # Payloads that are themselves requests, less their last CRLF: the split finds the inner frames first.
+    st.lists(st.lists(st.binary(max_size=3), min_size=1, max_size=2), min_size=1, max_size=3).map(
+        lambda reqs: multibulk(b"x\r\n" + b"".join(multibulk(*r) for r in reqs)[:-2]))))
+def test_whole_requests_fast_path_agrees_with_the_general_pass(data):
+    fast = _whole_requests(data, 1024 * 1024)
+    if fast is not None:
+        # The fast path only answers for input the general pass reads whole, error-free, to the same requests.
+        assert _general_pass(data) == (fast, len(data), None)
+    else:
+        assert RequestParser().feed(data) == _general_pass(data)[0]
+
+
+def test_whole_requests_takes_the_common_shapes_and_leaves_the_rest():
+    get, set_ = multibulk(b"GET", b"k"), multibulk(b"SET", b"k", b"a\r\nb")
+    assert _whole_requests(get * 16, 1024) == [[b"GET", b"k"]] * 16
+    assert _whole_requests(set_, 1024) is None               # a CRLF in a payload: the general pass reads it
+    nested = multibulk(b"x\r\n*1\r\n$1\r\ny")                 # a payload that looks like a second request
+    assert _whole_requests(nested, 1024) is None and RequestParser().feed(nested) == [[b"x\r\n*1\r\n$1\r\ny"]]
+    assert _whole_requests(get[:-1], 1024) is None                                    # incomplete
+    assert _whole_requests(b"PING\r\n", 1024) is None                                # inline
+    assert _whole_requests(b"*1\r\n$04\r\nPING\r\n", 1024) is None                # non-canonical length
+    assert _whole_requests(multibulk(b"a", b"b", b"c"), 2) is None                     # over the multibulk limit
+    assert RequestParser().feed(set_) == [[b"SET", b"k", b"a\r\nb"]]
 
 
 @given(st.lists(st.binary(min_size=1, max_size=10).filter(lambda b: all(c > 32 and c not in b"\"'" for c in b)),
