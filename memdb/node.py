@@ -475,7 +475,7 @@ class DataNode:
             if done:
                 return first_reply
         try:
-            reply = dispatch_execute(ctx, list(entry.command.args))
+            reply = dispatch_execute(ctx, entry.command.args[:])     # a list; slicing is 3x cheaper than list()
         except CommandError as exc:
             reply = exc
         if entry.client_id and not isinstance(reply, Blocked):
