@@ -212,9 +212,10 @@ class RequestParser:
         return pos
 
 
-# The fast path's spellings: "*<count>" and "$<len>" headers exactly as a client writes them, count or len < 10,000.
-_COUNT_HEADERS = {b"*%d" % i: i for i in range(1, 10_000)}
-_BULK_HEADERS = {b"$%d" % i: i for i in range(10_000)}
+# The fast path's spellings: "*<count>" and "$<len>" headers with the numbers above (a count of 0 is the general
+# pass's: Redis skips such a request).
+_COUNT_HEADERS = {b"*" + digits: n for digits, n in _SMALL_NUMBERS.items() if n}
+_BULK_HEADERS = {b"$" + digits: n for digits, n in _SMALL_NUMBERS.items()}
 
 
 def _whole_requests(data: bytes, max_multibulk_len: int) -> list[list[bytes]] | None:
