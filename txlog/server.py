@@ -311,6 +311,7 @@ class TxlogNode:
         self._stopped = asyncio.Event()
         self._persist_queue: list[_Persist] = []
         self._persist_wake = asyncio.Event()
+        self._tailers_after_persist: list[LogGroup] = []
         self._commit_notices: dict[tuple[str, str], pb.RaftMessage] = {}    # (peer, log) -> commit-only append
         self._notice_timer: asyncio.TimerHandle | None = None
 
@@ -509,9 +510,14 @@ class TxlogNode:
             self._send(held)
             for group, ready in readies:
                 self._advance(group, ready)
-            return
-        self._persist_queue.append(_Persist(writes, held, readies, restarts=restarts))
-        self._persist_wake.set()
+        else:
+            self._persist_queue.append(_Persist(writes, held, readies, restarts=restarts))
+            self._persist_wake.set()
+        # A follower's tailers wake after its persister: the fsync and the ack it sends are on the path of every
+        # commit, the tail (a replica's stream) is not. The leader's tail feeds the primary, which waits for it.
+        held_back, self._tailers_after_persist = self._tailers_after_persist, []
+        for group in held_back:
+            group.notify_tailers()
 
     def _restart_log(self, group: LogGroup, first: int, prev_term: int) -> None:
         """The core dropped its log for the leader's, which starts at `first` (LOG_START): so does the driver's
@@ -698,6 +704,12 @@ class TxlogNode:
                 group.trim_at = entry.index    # compacted once the core has applied it too (see _advance)
         last = committed[-1].index
         group.applied_index = last
+        if group.core.role is Role.LEADER:
+            # Before the appends' answers: the primary applies (and answers its clients) from its tail, and the
+            # answer only renews its lease, so the tail goes out first.
+            group.notify_tailers()
+        else:
+            self._tailers_after_persist.append(group)     # see _collect
         now = asyncio.get_running_loop().time()
         waiters = group.waiters
         done = 0
@@ -716,7 +728,6 @@ class TxlogNode:
                 self.stats["commit_wait_us"] += int(1e6 * (now - w.deadline + self.config.append_timeout_ms / 1000))
                 self.stats["committed_waiters"] += 1
         del waiters[:done]
-        group.notify_tailers()
 
     def _trim(self, group: LogGroup, below: int) -> None:
         core = group.core

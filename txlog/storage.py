@@ -7,20 +7,32 @@ Layout (named sub-databases):
   meta            b"format" -> FORMAT
                   b"joining" -> b"" while a new store has not yet learned whether its cluster is new (server.join)
                   b"recovering:<log>" -> b"" while the log, lost with a previous store, catches up (HardState)
+                  b"wal_gen" -> u64: the generation of the WAL records not yet in LMDB (below)
 
-Group commit: `save()` writes every group's new entries, hard state and trim (compaction) in ONE write transaction;
-the environment is opened with sync=True, metasync=True (the default, fully durable: LMDB flushes the data pages,
-then the meta page, so a crash at any point leaves either the old or the new state). The driver's persister calls
-it on the event loop's thread, one batch at a time, and sends the messages that depend on what it wrote only
+Group commit through a write-ahead log: `save()` appends every group's new entries, hard state and trim
+(compaction) as ONE record to the file `wal` and fdatasyncs it once; it returns when the record is on disk. LMDB
+is brought up to date by a *checkpoint*: every pending record applied in one write transaction, with the
+environment opened sync=True, metasync=True (fully durable: LMDB flushes the data pages, then the meta page, so a
+crash at any point leaves either the old or the new state). Why not an LMDB transaction per save, as before: its
+commit flushes twice (data pages, then the meta page), and three nodes doing that on one disk cost 0.44-0.49 ms a
+commit against 0.20 ms for one append + fdatasync (bench/README.md, session 10). A checkpoint runs once the WAL
+holds CHECKPOINT_BYTES, before anything reads LMDB for entries still pending, and on close; it stores the WAL's
+next generation in the same transaction, and the WAL starts over at offset 0 with that generation.
+Opening replays the records of the stored generation, from offset 0 to the first that is not whole (a record is
+[crc32 | length | generation | payload], the crc covering the rest): records of an older generation are already
+in LMDB, a record cut short by a crash was never acknowledged. An invalid record followed by a valid one of the
+same generation is damage, not a crash (records are written one after the other, each synced before the next), and
+raises StorageCorrupt. Replaying is a checkpoint, so each record reaches LMDB once. The driver's persister calls
+`save()` on the event loop's thread, one batch at a time, and sends the messages that depend on what it wrote only
 after it returns. A hard state whose only change is the commit index is not written on its own (see
 txlog/server.py): the stored commit may lag, never lead, the stored log.
 
 Write-ahead zeros: a commit whose pages land past the end of the file grows it, and its fdatasync then also has
-to write the file's new size and block allocation. The log only grows, so nearly every commit did. `save()` keeps
-zeros written ahead of LMDB's last page, a chunk at a time, so a commit only overwrites blocks the file already
-has. With three nodes committing at once on one disk this took a commit from ~0.95 ms to ~0.65 ms (bench/README.md).
-The zeros are only ever written past the file's end, before a write transaction begins, on the thread that runs
-the transactions: never over a page LMDB uses.
+to write the file's new size and block allocation. The log only grows, so nearly every commit did. A checkpoint
+keeps zeros written ahead of LMDB's last page, a chunk at a time, so a commit only overwrites blocks the file
+already has (with three nodes committing at once on one disk this took a commit from ~0.95 ms to ~0.65 ms,
+bench/README.md); the WAL is kept a chunk ahead of its write offset the same way, and never shrinks. The zeros are
+only ever written past a file's end, on the thread that runs the transactions: never over a page LMDB uses.
 
 Reading back: a log keeps only its newest entries in memory (`load(keep_in_memory=...)`, RaftLog.release);
 StoredEntries reads the others from here when a lagging follower or a tail from far back needs them.
@@ -50,11 +62,19 @@ MAX_LOGS = 1000
 MIN_PAGE_BYTES = 4096              # LMDB writes two meta pages when it creates a file
 WRITE_AHEAD_BYTES = 512 << 10      # zeros kept written past LMDB's last page (see Storage._write_ahead)
 _ZEROS = bytes(WRITE_AHEAD_BYTES)
+WAL_FILE = "wal"
+WAL_CHUNK_BYTES = 1 << 20          # zeros kept written past the WAL's write offset
+CHECKPOINT_BYTES = 1 << 20         # fold the WAL into LMDB once it holds this much (~400 append batches of 2.5 KB)
 
 _ENTRY_HEADER = struct.Struct(">IQ")        # crc32, term
 _HARD_STATE = struct.Struct(">IQQ")         # crc32, term, commit
 _TRIM = struct.Struct(">QQ")
 _INDEX = struct.Struct(">Q")
+_WAL_HEADER = struct.Struct(">IIQ")         # crc32 (of what follows it), payload length, generation
+_WAL_GROUP = struct.Struct(">BQQQQQQQI")    # flags, term, commit, compact (below, prev_term), restart (first,
+                                            # prev_term), first entry's index, entry count
+_WAL_ENTRY = struct.Struct(">QI")           # term, data length (indexes follow each other from the first)
+_HAS_HARD_STATE, _RECOVERING, _HAS_COMPACT, _HAS_RESTART = 1, 2, 4, 8
 
 
 def _recovering_key(log: str) -> bytes:
@@ -73,6 +93,54 @@ class GroupWrite:
     entries: list[Entry]
     compact: tuple[int, int] | None = None   # (below, prev_term): drop entries below `below` (after a trim)
     restart: tuple[int, int] | None = None   # (first, prev_term): drop every entry, the log starts at `first`
+
+
+def _encode_wal_payload(writes: list["GroupWrite"]) -> bytes:
+    """One save as bytes: per group, its name and vote (length-prefixed), the fixed fields, then its entries."""
+    parts = []
+    for w in writes:
+        hs = w.hard_state
+        flags = (_HAS_HARD_STATE | (_RECOVERING if hs.recovering else 0) if hs is not None else 0) | \
+            (_HAS_COMPACT if w.compact is not None else 0) | (_HAS_RESTART if w.restart is not None else 0)
+        name, vote = w.log.encode(), (hs.vote.encode() if hs is not None else b"")
+        parts += [struct.pack(">H", len(name)), name, struct.pack(">H", len(vote)), vote,
+                  _WAL_GROUP.pack(flags, hs.term if hs else 0, hs.commit if hs else 0, *(w.compact or (0, 0)),
+                                  *(w.restart or (0, 0)), w.entries[0].index if w.entries else 0,
+                                  len(w.entries))]
+        for e in w.entries:
+            parts += [_WAL_ENTRY.pack(e.term, len(e.data)), e.data]
+    return b"".join(parts)
+
+
+def _decode_wal_payload(payload: bytes) -> list["GroupWrite"]:
+    """The inverse of _encode_wal_payload; raises ValueError/struct.error on bytes it did not write."""
+    writes, view, at = [], memoryview(payload), 0
+
+    def take(n: int) -> bytes:
+        nonlocal at
+        if at + n > len(view):
+            raise ValueError("the record ends early")
+        at += n
+        return bytes(view[at - n:at])
+    while at < len(view):
+        name = take(struct.unpack(">H", take(2))[0]).decode()
+        vote = take(struct.unpack(">H", take(2))[0]).decode()
+        flags, term, commit, c_below, c_prev, r_first, r_prev, first, count = _WAL_GROUP.unpack(
+            take(_WAL_GROUP.size))
+        entries = []
+        for index in range(first, first + count):
+            e_term, length = _WAL_ENTRY.unpack(take(_WAL_ENTRY.size))
+            entries.append(Entry(e_term, index, take(length)))
+        hs = HardState(term, vote, commit, recovering=bool(flags & _RECOVERING)) \
+            if flags & _HAS_HARD_STATE else None
+        writes.append(GroupWrite(name, hs, entries, (c_below, c_prev) if flags & _HAS_COMPACT else None,
+                                 (r_first, r_prev) if flags & _HAS_RESTART else None))
+    return writes
+
+
+def _wal_record(generation: int, payload: bytes) -> bytes:
+    rest = _WAL_HEADER.pack(0, len(payload), generation)[4:]
+    return struct.pack(">I", zlib.crc32(payload, zlib.crc32(rest))) + rest + payload
 
 
 def _encode_entry(entry: Entry) -> bytes:
@@ -138,29 +206,117 @@ class Storage:
                     txn.put(b"joining", b"", db=self._meta)
                 elif fmt != FORMAT:
                     raise StorageCorrupt(f"{path}: unknown storage format {fmt!r} (expected {FORMAT!r})")
+                raw_gen = txn.get(b"wal_gen", db=self._meta)
+            self._page_bytes = self.env.stat()["psize"]
+            self._data_fd = os.open(data_file, os.O_WRONLY | os.O_CLOEXEC)
+            # Logs marked recovering in LMDB; a checkpoint touches a mark only when the state differs.
+            self._stored_recovering = self._read_recovering_marks(logs)
+            self._wal_gen = 1 if raw_gen is None else _INDEX.unpack(raw_gen)[0]
+            self._pending: list[GroupWrite] = self._open_wal()
+            self._pending_low: dict[str, int] = {}      # log -> lowest entry index among the pending writes
+            self.checkpoint()                           # replaying the WAL is a checkpoint
+            with self.env.begin() as txn:
                 self.joining = txn.get(b"joining", db=self._meta) is not None
-                # Logs marked recovering: kept here so a save touches the mark only when it changes.
-                self._recovering = {log for log in logs if txn.get(_recovering_key(log), db=self._meta) is not None}
+            self._recovering = set(self._stored_recovering)     # what the saved hard states say
         except lmdb.Error as exc:
-            self.env.close()
+            self._close_files()
             raise StorageCorrupt(f"{path}: the LMDB environment is damaged: {exc}") from exc
         except StorageCorrupt:
-            self.env.close()
+            self._close_files()
             raise
-        self._page_bytes = self.env.stat()["psize"]
-        self._data_fd = os.open(data_file, os.O_WRONLY | os.O_CLOEXEC)
 
     def close(self) -> None:
+        self.checkpoint()
+        self._close_files()
+
+    def _close_files(self) -> None:
         self.env.close()
-        if self._data_fd >= 0:
-            os.close(self._data_fd)
-            self._data_fd = -1
+        for name in ("_data_fd", "_wal_fd"):
+            fd = getattr(self, name, -1)
+            if fd >= 0:
+                os.close(fd)
+                setattr(self, name, -1)
+
+    def _read_recovering_marks(self, logs: list[str]) -> set[str]:
+        with self.env.begin() as txn:
+            return {log for log in logs if txn.get(_recovering_key(log), db=self._meta) is not None}
+
+    # -- the write-ahead log -----------------------------------------------------------------------------------
+    def _open_wal(self) -> list[GroupWrite]:
+        """Open (or create) the WAL and read the records of the current generation: the saves not in LMDB."""
+        wal_path = os.path.join(self.path, WAL_FILE)
+        created = not os.path.exists(wal_path)
+        self._wal_fd = os.open(wal_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        if created:
+            os.pwrite(self._wal_fd, bytes(WAL_CHUNK_BYTES), 0)
+            os.fsync(self._wal_fd)
+            dir_fd = os.open(self.path, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)      # the file's name is durable before any record in it is acknowledged
+            finally:
+                os.close(dir_fd)
+        self._wal_end = os.fstat(self._wal_fd).st_size
+        data = os.pread(self._wal_fd, self._wal_end, 0)
+        writes, at = [], 0
+        while True:
+            record = self._wal_record_at(data, at)
+            if record is None:
+                break
+            payload, at = record
+            try:
+                writes += _decode_wal_payload(payload)
+            except (ValueError, struct.error, UnicodeDecodeError) as exc:
+                raise StorageCorrupt(f"{wal_path}: the record at offset {at - len(payload) - _WAL_HEADER.size} "
+                                     f"passes its checksum but cannot be read ({exc})") from exc
+        # Not whole at `at`: cut short by a crash, unless a whole record follows (see the module docstring).
+        if at + _WAL_HEADER.size <= len(data):
+            _, length, _ = _WAL_HEADER.unpack_from(data, at)
+            if self._wal_record_at(data, at + _WAL_HEADER.size + length) is not None:
+                raise StorageCorrupt(f"{wal_path}: the record at offset {at} is damaged, and records follow it")
+        self._wal_offset = 0           # the next generation starts over; this one is checkpointed first
+        return writes
+
+    def _wal_record_at(self, data: bytes, at: int) -> tuple[bytes, int] | None:
+        """(payload, offset after it) of a whole record of the current generation at `at`, else None."""
+        if at + _WAL_HEADER.size > len(data):
+            return None
+        crc, length, generation = _WAL_HEADER.unpack_from(data, at)
+        end = at + _WAL_HEADER.size + length
+        if generation != self._wal_gen or end > len(data):
+            return None
+        payload = data[at + _WAL_HEADER.size:end]
+        if zlib.crc32(payload, zlib.crc32(data[at + 4:at + _WAL_HEADER.size])) != crc:
+            return None
+        return payload, end
+
+    def checkpoint(self) -> None:
+        """Apply every pending save to LMDB in one durable transaction, with the WAL's next generation."""
+        if not self._pending:
+            return
+        self._write_ahead()
+        with self.env.begin(write=True) as txn:
+            recovering = set(self._stored_recovering)
+            for w in self._pending:
+                self._apply(txn, w)
+                if w.hard_state is not None:
+                    (recovering.add if w.hard_state.recovering else recovering.discard)(w.log)
+            for log_name in recovering - self._stored_recovering:
+                txn.put(_recovering_key(log_name), b"", db=self._meta)
+            for log_name in self._stored_recovering - recovering:
+                txn.delete(_recovering_key(log_name), db=self._meta)
+            txn.put(b"wal_gen", _INDEX.pack(self._wal_gen + 1), db=self._meta)
+        self._stored_recovering = recovering       # committed
+        self._wal_gen += 1
+        self._wal_offset = 0
+        self._pending = []
+        self._pending_low = {}
 
     # -- loading at start --------------------------------------------------------------------------------------
     def load(self, log: str, keep_in_memory: int | None = None) -> tuple[HardState, RaftLog]:
         """The persisted hard state and log of one group, fully checked. With keep_in_memory, the log holds in
         memory only the newest that many committed entries and those that may not be committed (a new leader may
         rewrite them); it reads the others back from this store (see RaftLog)."""
+        self.checkpoint()
         try:
             return self._load(log, keep_in_memory)
         except lmdb.Error as exc:
@@ -200,6 +356,8 @@ class Storage:
 
     def read_entries(self, log: str, lo: int, hi: int) -> list[Entry]:
         """Stored entries lo..hi (checked); fewer if the log ends (or was trimmed) in that range."""
+        if self._pending_low.get(log, hi + 1) <= hi:
+            self.checkpoint()
         entries = []
         try:
             with self.env.begin() as txn:
@@ -242,37 +400,49 @@ class Storage:
 
     # -- writing -----------------------------------------------------------------------------------------------
     def save(self, writes: list[GroupWrite]) -> None:
-        """Persist all groups' writes in one transaction: one fsync for the whole batch."""
-        self._write_ahead()
-        recovering = set(self._recovering)
-        with self.env.begin(write=True) as txn:
-            for w in writes:
-                db = self._entries[w.log]
-                if w.restart is not None:
-                    self._truncate_from(txn, db, 0)
-                    txn.put(w.log.encode(), _TRIM.pack(*w.restart), db=self._trim)
-                if w.entries:
-                    self._truncate_from(txn, db, w.entries[0].index)
-                    cursor = txn.cursor(db=db)
-                    cursor.putmulti([(_INDEX.pack(e.index), _encode_entry(e)) for e in w.entries], append=True)
-                if w.hard_state is not None:
-                    hs = w.hard_state
-                    body = _HARD_STATE.pack(0, hs.term, hs.commit)[4:] + hs.vote.encode()
-                    txn.put(w.log.encode(), struct.pack(">I", zlib.crc32(body)) + body, db=self._hard)
-                    if hs.recovering and w.log not in recovering:
-                        txn.put(_recovering_key(w.log), b"", db=self._meta)
-                        recovering.add(w.log)
-                    elif not hs.recovering and w.log in recovering:
-                        txn.delete(_recovering_key(w.log), db=self._meta)
-                        recovering.discard(w.log)
-                if w.compact is not None:
-                    self._compact(txn, w.log, *w.compact)
-        self._recovering = recovering      # committed
+        """Persist all groups' writes as one WAL record: one fdatasync for the whole batch."""
+        record = _wal_record(self._wal_gen, _encode_wal_payload(writes))
+        end = self._wal_offset + len(record)
+        if end + WAL_CHUNK_BYTES // 2 > self._wal_end:
+            # Grow the file ahead of the records (see the module docstring): this fdatasync journals the new size,
+            # the next ones only overwrite blocks the file has.
+            grown = max(end, self._wal_end) + WAL_CHUNK_BYTES
+            os.pwrite(self._wal_fd, bytes(grown - self._wal_end), self._wal_end)
+            self._wal_end = grown
+        os.pwrite(self._wal_fd, record, self._wal_offset)
+        os.fdatasync(self._wal_fd)
+        self._wal_offset = end
+        self._pending += writes
+        for w in writes:
+            low = 0 if w.restart is not None else w.entries[0].index if w.entries else None
+            if low is not None and low < self._pending_low.get(w.log, low + 1):
+                self._pending_low[w.log] = low
+            if w.hard_state is not None:
+                (self._recovering.add if w.hard_state.recovering else self._recovering.discard)(w.log)
+        if self._wal_offset >= CHECKPOINT_BYTES:
+            self.checkpoint()
+
+    def _apply(self, txn, w: GroupWrite) -> None:
+        db = self._entries[w.log]
+        if w.restart is not None:
+            self._truncate_from(txn, db, 0)
+            txn.put(w.log.encode(), _TRIM.pack(*w.restart), db=self._trim)
+        if w.entries:
+            self._truncate_from(txn, db, w.entries[0].index)
+            cursor = txn.cursor(db=db)
+            cursor.putmulti([(_INDEX.pack(e.index), _encode_entry(e)) for e in w.entries], append=True)
+        if w.hard_state is not None:
+            hs = w.hard_state
+            body = _HARD_STATE.pack(0, hs.term, hs.commit)[4:] + hs.vote.encode()
+            txn.put(w.log.encode(), struct.pack(">I", zlib.crc32(body)) + body, db=self._hard)
+        if w.compact is not None:
+            self._compact(txn, w.log, *w.compact)
 
     def finish_joining(self, writes: list[GroupWrite]) -> None:
         """The store knows its place in the cluster: save `writes` (a recovering node's hard states), then drop the
         joining mark (a crash in between only makes the node ask its peers again)."""
         self.save(writes)
+        self.checkpoint()
         with self.env.begin(write=True) as txn:
             txn.delete(b"joining", db=self._meta)
         self.joining = False
@@ -297,6 +467,7 @@ class Storage:
 
     def compact(self, log: str, below: int, prev_term: int) -> None:
         """Drop entries below `below`; remembers the trim point so a restart knows where the log starts."""
+        self.checkpoint()
         with self.env.begin(write=True) as txn:
             self._compact(txn, log, below, prev_term)
 

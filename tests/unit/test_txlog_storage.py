@@ -1,12 +1,17 @@
-"""txlog/storage.py: the LMDB log + hard state, group commit, trim, and corruption detection."""
+"""txlog/storage.py: the LMDB log + hard state, the write-ahead log in front of it, trim, and corruption detection."""
 import os
 import struct
+import subprocess
+import sys
+import textwrap
 
 import lmdb
 import pytest
+from hypothesis import given, settings, strategies as st
 
+from txlog import storage as storage_module
 from txlog.raft.core import Entry, HardState
-from txlog.storage import WRITE_AHEAD_BYTES, GroupWrite, Storage, StorageCorrupt
+from txlog.storage import WAL_FILE, WRITE_AHEAD_BYTES, GroupWrite, Storage, StorageCorrupt
 
 LOGS = ["cluster", "shard0"]
 
@@ -195,7 +200,8 @@ def test_truncated_file(path, size):
 
 def test_zeros_written_ahead_never_cover_data(path):
     """The file is kept ahead of LMDB's last page; small and chunk-sized transactions, and one larger than a
-    chunk (LMDB grows the file itself then), must all read back intact after a reopen."""
+    chunk (LMDB grows the file itself then), must all read back intact after a reopen. Each save is checkpointed
+    at once, so each is an LMDB transaction."""
     s = reopen(path)
     payloads = {}
     index = 0
@@ -206,6 +212,7 @@ def test_zeros_written_ahead_never_cover_data(path):
             payloads[index] = os.urandom(batch_bytes // 4 + 1)
             batch.append(Entry(1, index, payloads[index]))
         s.save([GroupWrite("shard0", HardState(1, "", index), batch)])
+        s.checkpoint()
         used = (s.env.info()["last_pgno"] + 1) * s.env.stat()["psize"]
         assert os.path.getsize(os.path.join(path, "data.mdb")) >= used
     s.close()
@@ -213,6 +220,7 @@ def test_zeros_written_ahead_never_cover_data(path):
     hs, log = s.load("shard0")
     assert hs.commit == index and [e.data for e in log.slice(1, index)] == [payloads[i] for i in range(1, index + 1)]
     s.save([GroupWrite("shard0", None, [Entry(1, index + 1, b"after")])])
+    s.checkpoint()
     used = (s.env.info()["last_pgno"] + 1) * s.env.stat()["psize"]
     assert os.path.getsize(os.path.join(path, "data.mdb")) > used      # zeros ahead again after a reopen
     s.close()
@@ -258,4 +266,169 @@ def test_released_entries_follow_a_trim(path):
     s.compact("shard0", 11, 1)
     assert log.first_index == 11 and log.term(10) == 1 and log.term(9) is None
     assert [e.index for e in log.slice(1, 30)] == list(range(11, 31))
+    s.close()
+
+
+# -- the write-ahead log ---------------------------------------------------------------------------------------
+def crash(s):
+    """The process dies: nothing is checkpointed, the files are just closed (what is on disk stays)."""
+    s._close_files()
+
+
+def loaded(s, log):
+    hs, raft_log = s.load(log)
+    return hs, raft_log.first_index, raft_log.prev_term, raft_log.entries
+
+
+def wal_bytes(path):
+    with open(os.path.join(path, WAL_FILE), "rb") as f:
+        return f.read()
+
+
+def test_saves_survive_a_crash_before_any_checkpoint(path):
+    s = reopen(path)
+    s.save([GroupWrite("shard0", HardState(1, "a", 0, recovering=True), entries(1, 6))])
+    s.save([GroupWrite("shard0", HardState(2, "", 3), entries(4, 5, term=2)),       # overwrites 4..6
+            GroupWrite("cluster", HardState(5, "b", 1), entries(1, 1, term=5))])
+    s.save([GroupWrite("shard0", HardState(2, "", 4, recovering=False), [], compact=(3, 1))])
+    assert os.path.getsize(os.path.join(path, "data.mdb")) < 64 << 10, "nothing was checkpointed yet"
+    crash(s)
+    s = reopen(path)
+    hs, log = s.load("shard0")
+    assert hs == HardState(2, "", 4, recovering=False)
+    assert (log.first_index, log.prev_term) == (3, 1)
+    assert [(e.index, e.term) for e in log.entries] == [(3, 1), (4, 2), (5, 2)]
+    assert s.load("cluster")[0] == HardState(5, "b", 1)
+    crash(s)
+    s = reopen(path)                     # the replay was checkpointed: the same again, from LMDB
+    assert s.load("shard0")[0] == HardState(2, "", 4) and s.load("shard0")[1].last_index == 5
+    s.close()
+
+
+def test_a_record_cut_short_by_a_crash_is_dropped(path):
+    s = reopen(path)
+    s.save([GroupWrite("shard0", HardState(1, "", 0), entries(1, 2))])
+    s.save([GroupWrite("shard0", None, entries(3, 4))])
+    end = s._wal_offset
+    crash(s)
+    with open(os.path.join(path, WAL_FILE), "r+b") as f:      # the last record was being written: its end is zeros
+        f.seek(end - 5)
+        f.write(bytes(5))
+    s = reopen(path)
+    assert [e.index for e in s.load("shard0")[1].entries] == [1, 2]
+    s.close()
+
+
+def test_a_damaged_record_followed_by_whole_ones_is_corruption(path):
+    s = reopen(path)
+    for i in range(1, 4):
+        s.save([GroupWrite("shard0", None, [Entry(1, i, b"payload-%d" % i)])])
+    crash(s)
+    data = wal_bytes(path)
+    at = data.find(b"payload-1")
+    with open(os.path.join(path, WAL_FILE), "r+b") as f:
+        f.seek(at)
+        f.write(b"X")
+    with pytest.raises(StorageCorrupt, match="damaged, and records follow it"):
+        reopen(path)
+
+
+def test_records_of_an_older_generation_are_never_replayed(path):
+    """After a checkpoint the WAL starts over at offset 0: a new record the size of the old first one leaves the
+    old second one whole right behind it. It is already in LMDB, and replaying it would undo the new record."""
+    s = reopen(path)
+    s.save([GroupWrite("shard0", None, [Entry(1, 1, b"a" * 10)])])
+    s.save([GroupWrite("shard0", None, [Entry(1, 2, b"b" * 10)])])
+    s.checkpoint()
+    s.save([GroupWrite("shard0", None, [Entry(2, 2, b"c" * 10)])])       # same size as the first record
+    crash(s)
+    s = reopen(path)
+    assert [(e.index, e.term, e.data) for e in s.load("shard0")[1].entries] == [(1, 1, b"a" * 10),
+                                                                                 (2, 2, b"c" * 10)]
+    s.close()
+
+
+def test_a_checkpoint_starts_when_the_wal_is_full_and_reads_see_pending_saves(path, monkeypatch):
+    monkeypatch.setattr(storage_module, "CHECKPOINT_BYTES", 3000)
+    s = reopen(path)
+    s.save([GroupWrite("shard0", HardState(1, "", 0), [Entry(1, 1, b"x" * 2000)])])
+    assert s._pending and s._wal_offset > 2000
+    assert [e.index for e in s.read_entries("shard0", 1, 1)] == [1]      # read from LMDB: checkpointed first
+    assert not s._pending and s._wal_offset == 0
+    s.save([GroupWrite("shard0", None, [Entry(1, 2, b"y" * 2000)])])
+    s.save([GroupWrite("shard0", None, [Entry(1, 3, b"z" * 2000)])])     # past CHECKPOINT_BYTES
+    assert not s._pending and s._wal_offset == 0
+    crash(s)
+    s = reopen(path)
+    assert [e.index for e in s.load("shard0")[1].entries] == [1, 2, 3]
+    s.close()
+
+
+@settings(max_examples=40)
+@given(st.lists(st.tuples(st.sampled_from(["save", "save", "save", "checkpoint", "crash", "close"]),
+                          st.sampled_from(LOGS), st.integers(0, 3), st.integers(0, 4), st.integers(0, 300),
+                          st.booleans()), max_size=40))
+def test_a_crash_at_any_point_loses_no_save(tmp_path_factory, ops):
+    """Differential: a store that crashes and reopens anywhere (with a tiny WAL, so checkpoints and the WAL
+    starting over happen often) loads what a store that checkpoints after every save loads."""
+    base = tmp_path_factory.mktemp("wal")
+    crashing, reference = str(base / "crashing"), str(base / "reference")
+    original = storage_module.CHECKPOINT_BYTES
+    storage_module.CHECKPOINT_BYTES = 700
+    try:
+        a, b = reopen(crashing), reopen(reference)
+        last = {log: 0 for log in LOGS}
+        term = 1
+        for op, log, back, count, size, with_state in ops:
+            if op == "save":
+                first = max(1, last[log] + 1 - back)
+                term += 1 if back else 0
+                new = [Entry(term, i, os.urandom(size)) for i in range(first, first + count)]
+                last[log] = new[-1].index if new else last[log]
+                write = GroupWrite(log, HardState(term, "x" * (size % 3), min(first - 1, last[log]),
+                                                  recovering=bool(size % 2)) if with_state else None, new)
+                a.save([write])
+                b.save([write])
+                b.checkpoint()
+            elif op == "checkpoint":
+                a.checkpoint()
+            else:
+                crash(a) if op == "crash" else a.close()
+                a = reopen(crashing)
+                for name in LOGS:
+                    assert loaded(a, name) == loaded(b, name)
+        crash(a)
+        a = reopen(crashing)
+        for name in LOGS:
+            assert loaded(a, name) == loaded(b, name)
+        a.close()
+        b.close()
+    finally:
+        storage_module.CHECKPOINT_BYTES = original
+
+
+def test_a_killed_writer_loses_no_acknowledged_save(path):
+    """A real process, killed with SIGKILL while it saves: every save it reported done is there."""
+    script = textwrap.dedent(f"""
+        import sys
+        from txlog.raft.core import Entry, HardState
+        from txlog.storage import GroupWrite, Storage
+        s = Storage({path!r}, {LOGS!r})
+        for i in range(1, 100000):
+            s.save([GroupWrite("shard0", HardState(1, "", i - 1), [Entry(1, i, b"%d" % i * 50)])])
+            print(i, flush=True)
+        """)
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                             cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    acknowledged = 0
+    for line in child.stdout:
+        acknowledged = int(line)
+        if acknowledged >= 3000:           # past several checkpoints (~1 MiB of WAL each)
+            child.kill()
+            break
+    child.wait()
+    s = reopen(path)
+    hs, log = s.load("shard0")
+    assert log.last_index >= acknowledged
+    assert all(e.data == b"%d" % e.index * 50 for e in log.entries)
     s.close()
