@@ -144,7 +144,6 @@ class LogClient:
     SUSPECT_S = 0.6
     IDLE_STREAM_S = 5.0      # an Append stream with nothing to send is closed after this long
     JOIN_WINDOW_S = 0.02     # an item shares the queued unit (and future) of items appended at most this long ago
-    LINGER_S = 0.001         # how long to hold a small batch back after an answer (see _linger)
     def __init__(self, addresses: list[str], log_name: str, writer_id: str | None = None,
                  max_inflight_batches: int = 8, max_batch_items: int = 8192, append_timeout_s: float = 10.0):
         assert addresses, "at least one txlog address"
@@ -159,8 +158,6 @@ class LogClient:
         # queued items: (item or list of items, epoch, future, deadline)
         self._queue: collections.deque[tuple[bytes | list[bytes], int, asyncio.Future, float]] = collections.deque()
         self._open_unit: tuple | None = None       # the queued unit `append` adds to (never an append_many's list)
-        self._answered_at = 0.0                    # when the last batch was answered
-        self._expected_items = 0                   # ... and how many items the next batch may then have
         self._special: collections.deque[_Batch] = collections.deque()   # claims: never merged with data
         self._inflight: collections.deque[_Batch] = collections.deque()
         self._seq = itertools.count(1)
@@ -376,8 +373,7 @@ class LogClient:
             for batch in list(self._inflight):      # resend what was not answered; dedup makes it safe
                 await call.write(batch.request)
             while not reader.done():
-                hold_until = self._linger(loop.time())
-                if len(self._inflight) < self.max_inflight_batches and hold_until is None:
+                if len(self._inflight) < self.max_inflight_batches:
                     batch = self._next_batch()
                     if batch is not None:
                         if not self._inflight:
@@ -397,7 +393,7 @@ class LogClient:
                     timer = loop.call_at(idle_since + self.IDLE_STREAM_S, wake.set)
                 else:
                     idle_since = float("inf")
-                    timer = loop.call_at(min(self._expire(), hold_until or float("inf")), wake.set)
+                    timer = loop.call_at(self._expire(), wake.set)
                 await wake.wait()
                 timer.cancel()
                 if idle_since == float("inf") and not self._inflight and not self._queue and not self._special:
@@ -431,9 +427,7 @@ class LogClient:
             if response.status == pb.NOT_LEADER:
                 raise _Redirect(response.leader_hint)
             batch = self._inflight.popleft()
-            self._progress_at = self._answered_at = asyncio.get_running_loop().time()
-            # expect what was queued meanwhile plus one item per writer just answered (see _linger)
-            self._expected_items = self._queued_items() + len(batch.request.items)
+            self._progress_at = asyncio.get_running_loop().time()
             if address != self.serving_address and response.status != pb.UNAVAILABLE:
                 self.serving_address = address
                 if self.on_leader is not None:
@@ -445,22 +439,6 @@ class LogClient:
             else:
                 self._fail(batch, response)
             self._wake.set()
-
-    def _linger(self, now: float) -> float | None:
-        """Until when to hold the queued items back, or None to send them now. Right after an answer, while
-        fewer items are queued than were queued then plus those it acknowledged, the writers it unblocked are about
-        to add theirs (a data node's clients get their replies and send the next command): waiting a moment for
-        them sends one full batch per round instead of two smaller ones taking turns, and the log's work is per
-        batch."""
-        if not self.LINGER_S or self._inflight or self._special or not self._queue:
-            return None
-        until = self._answered_at + self.LINGER_S
-        if now >= until:
-            return None
-        return until if self._queued_items() < self._expected_items else None
-
-    def _queued_items(self) -> int:
-        return sum(len(unit[0]) if type(unit[0]) is list else 1 for unit in self._queue)
 
     @staticmethod
     def _fail(batch: _Batch, response: pb.AppendResponse) -> None:
