@@ -38,7 +38,8 @@ Reading back: a log keeps only its newest entries in memory (`load(keep_in_memor
 StoredEntries reads the others from here when a lagging follower or a tail from far back needs them.
 
 Corruption: opening checks the file against the database's own size (a truncated file would otherwise fault when
-read through the map) and refuses an existing but empty or unmarked store; every record carries a CRC32; `load()`
+read through the map) and refuses an existing but empty or unmarked store, or one whose WAL is missing once it
+has used one (b"wal_gen" is written when the WAL is created); every record carries a CRC32; `load()`
 checks every record, that indexes are contiguous from the trim point, and that the hard state's commit does not
 point past the log. Any violation (or an LMDB error while reading) raises StorageCorrupt with the path and what is
 wrong, so a damaged node refuses to start (txlog-server logs it and exits with status 2) instead of serving a wrong
@@ -143,6 +144,13 @@ def _wal_record(generation: int, payload: bytes) -> bytes:
     return struct.pack(">I", zlib.crc32(payload, zlib.crc32(rest))) + rest + payload
 
 
+def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.pwrite(fd, view, offset)
+        view, offset = view[written:], offset + written
+
+
 def _encode_entry(entry: Entry) -> bytes:
     body = _INDEX.pack(entry.term) + entry.data
     return struct.pack(">I", zlib.crc32(_INDEX.pack(entry.index) + body)) + body
@@ -212,7 +220,10 @@ class Storage:
             # Logs marked recovering in LMDB; a checkpoint touches a mark only when the state differs.
             self._stored_recovering = self._read_recovering_marks(logs)
             self._wal_gen = 1 if raw_gen is None else _INDEX.unpack(raw_gen)[0]
-            self._pending: list[GroupWrite] = self._open_wal()
+            self._pending: list[GroupWrite] = self._open_wal(must_exist=raw_gen is not None)
+            if raw_gen is None:      # a new store, or one written before the WAL: from now on the WAL must exist
+                with self.env.begin(write=True) as txn:
+                    txn.put(b"wal_gen", _INDEX.pack(self._wal_gen), db=self._meta)
             self._pending_low: dict[str, int] = {}      # log -> lowest entry index among the pending writes
             self.checkpoint()                           # replaying the WAL is a checkpoint
             with self.env.begin() as txn:
@@ -242,13 +253,17 @@ class Storage:
             return {log for log in logs if txn.get(_recovering_key(log), db=self._meta) is not None}
 
     # -- the write-ahead log -----------------------------------------------------------------------------------
-    def _open_wal(self) -> list[GroupWrite]:
+    def _open_wal(self, must_exist: bool) -> list[GroupWrite]:
         """Open (or create) the WAL and read the records of the current generation: the saves not in LMDB."""
         wal_path = os.path.join(self.path, WAL_FILE)
         created = not os.path.exists(wal_path)
+        if created and must_exist:
+            # Saves acknowledged since the last checkpoint may have been in it: as with a truncated data file, a
+            # node that may have forgotten part of its log must not serve.
+            raise StorageCorrupt(f"{wal_path}: the write-ahead log is missing (the store has used one)")
         self._wal_fd = os.open(wal_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         if created:
-            os.pwrite(self._wal_fd, bytes(WAL_CHUNK_BYTES), 0)
+            _pwrite_all(self._wal_fd, bytes(WAL_CHUNK_BYTES), 0)
             os.fsync(self._wal_fd)
             dir_fd = os.open(self.path, os.O_RDONLY)
             try:
@@ -407,9 +422,9 @@ class Storage:
             # Grow the file ahead of the records (see the module docstring): this fdatasync journals the new size,
             # the next ones only overwrite blocks the file has.
             grown = max(end, self._wal_end) + WAL_CHUNK_BYTES
-            os.pwrite(self._wal_fd, bytes(grown - self._wal_end), self._wal_end)
+            _pwrite_all(self._wal_fd, bytes(grown - self._wal_end), self._wal_end)
             self._wal_end = grown
-        os.pwrite(self._wal_fd, record, self._wal_offset)
+        _pwrite_all(self._wal_fd, record, self._wal_offset)
         os.fdatasync(self._wal_fd)
         self._wal_offset = end
         self._pending += writes

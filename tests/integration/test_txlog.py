@@ -514,7 +514,7 @@ def test_a_node_that_lost_its_disk_waits_rather_than_elect_a_leader_without_an_a
 
 
 # -- corrupt storage -------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("damage", ["flip", "truncate", "empty"])
+@pytest.mark.parametrize("damage", ["flip", "truncate", "empty", "wal-missing"])
 def test_corrupt_storage_refuses_to_start(cluster, damage):
     marker = b"CORRUPT-ME-" + b"m" * 64
 
@@ -531,6 +531,19 @@ def test_corrupt_storage_refuses_to_start(cluster, damage):
     run(wait_until(lambda: caught_up(node.address, index)))
     node.stop()
     path = os.path.join(os.path.dirname(node.log_path), "txlog-a", "data.mdb")
+    if damage == "wal-missing":
+        os.remove(os.path.join(os.path.dirname(path), "wal"))
+    else:
+        _damage_data_file(path, damage, marker)
+    node.start()
+    code = node.wait_exit(15)
+    assert code != 0
+    text = node.read_log()
+    assert "refuses to start" in text and "corrupt" in text, text[-2000:]
+    assert "Traceback" not in text
+
+
+def _damage_data_file(path: str, damage: str, marker: bytes) -> None:
     with open(path, "r+b") as f:
         data = f.read()
         if damage == "flip":
@@ -545,12 +558,6 @@ def test_corrupt_storage_refuses_to_start(cluster, damage):
             f.truncate(len(data.rstrip(b"\0")) // 2)      # half of what holds data, not of the zeros ahead
         else:
             f.truncate(0)
-    node.start()
-    code = node.wait_exit(15)
-    assert code != 0
-    text = node.read_log()
-    assert "refuses to start" in text and "corrupt" in text, text[-2000:]
-    assert "Traceback" not in text
 
 
 # -- bad input -------------------------------------------------------------------------------------------------

@@ -432,3 +432,27 @@ def test_a_killed_writer_loses_no_acknowledged_save(path):
     assert log.last_index >= acknowledged
     assert all(e.data == b"%d" % e.index * 50 for e in log.entries)
     s.close()
+
+
+def test_a_store_written_before_the_wal_opens_and_then_uses_one(path):
+    s = reopen(path)
+    s.save([GroupWrite("shard0", HardState(1, "", 2), entries(1, 2))])
+    s.close()
+    os.remove(os.path.join(path, WAL_FILE))        # as the store was before the WAL: no file, no generation
+    _corrupt(path, lambda env, txn: txn.delete(b"wal_gen", db=env.open_db(b"meta", txn=txn)))
+    s = reopen(path)
+    assert s.load("shard0")[1].last_index == 2
+    s.save([GroupWrite("shard0", HardState(1, "", 3), entries(3, 3))])
+    crash(s)
+    s = reopen(path)
+    assert loaded(s, "shard0")[0] == HardState(1, "", 3) and s.load("shard0")[1].last_index == 3
+    s.close()
+
+
+def test_a_missing_wal_is_corruption(path):
+    s = reopen(path)
+    s.save([GroupWrite("shard0", HardState(1, "", 2), entries(1, 2))])
+    crash(s)
+    os.remove(os.path.join(path, WAL_FILE))
+    with pytest.raises(StorageCorrupt, match="write-ahead log is missing"):
+        reopen(path)
