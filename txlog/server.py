@@ -951,7 +951,7 @@ class TxLogService(pb_grpc.TxLogServicer):
                                      leader_id=c.leader_id, leader_hint=node._address(c.leader_id),
                                      entries_in_memory=len(c.log.entries), recovering=c.recovering))
         return pb.StatusResponse(node_id=node.config.node_id, logs=logs, peers=list(node.config.peers),
-                                 counters=node.stats)
+                                 counters={**node.stats, **node.storage.stats})
 
     async def Trim(self, request, context):
         if request.log not in self.node.groups:

@@ -51,6 +51,7 @@ import collections
 import dataclasses
 import os
 import struct
+import time
 import zlib
 
 import lmdb
@@ -215,6 +216,7 @@ class Storage:
                 elif fmt != FORMAT:
                     raise StorageCorrupt(f"{path}: unknown storage format {fmt!r} (expected {FORMAT!r})")
                 raw_gen = txn.get(b"wal_gen", db=self._meta)
+            self.stats: collections.Counter = collections.Counter()   # checkpoints and their time (txlog Status)
             self._page_bytes = self.env.stat()["psize"]
             self._data_fd = os.open(data_file, os.O_WRONLY | os.O_CLOEXEC)
             # Logs marked recovering in LMDB; a checkpoint touches a mark only when the state differs.
@@ -308,6 +310,7 @@ class Storage:
         """Apply every pending save to LMDB in one durable transaction, with the WAL's next generation."""
         if not self._pending:
             return
+        started = time.perf_counter()
         self._write_ahead()
         with self.env.begin(write=True) as txn:
             recovering = set(self._stored_recovering)
@@ -321,6 +324,11 @@ class Storage:
                 txn.delete(_recovering_key(log_name), db=self._meta)
             txn.put(b"wal_gen", _INDEX.pack(self._wal_gen + 1), db=self._meta)
         self._stored_recovering = recovering       # committed
+        elapsed_us = int(1e6 * (time.perf_counter() - started))
+        self.stats["checkpoints"] += 1
+        self.stats["checkpoint_saves"] += len(self._pending)
+        self.stats["checkpoint_us"] += elapsed_us
+        self.stats["checkpoint_max_us"] = max(self.stats["checkpoint_max_us"], elapsed_us)
         self._wal_gen += 1
         self._wal_offset = 0
         self._pending = []

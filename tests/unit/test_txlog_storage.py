@@ -358,6 +358,8 @@ def test_a_checkpoint_starts_when_the_wal_is_full_and_reads_see_pending_saves(pa
     s.save([GroupWrite("shard0", None, [Entry(1, 2, b"y" * 2000)])])
     s.save([GroupWrite("shard0", None, [Entry(1, 3, b"z" * 2000)])])     # past CHECKPOINT_BYTES
     assert not s._pending and s._wal_offset == 0
+    assert s.stats["checkpoints"] == 2 and s.stats["checkpoint_saves"] == 3
+    assert 0 < s.stats["checkpoint_max_us"] <= s.stats["checkpoint_us"]
     crash(s)
     s = reopen(path)
     assert [e.index for e in s.load("shard0")[1].entries] == [1, 2, 3]
