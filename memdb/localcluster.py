@@ -349,8 +349,8 @@ def node_status(plan: ClusterPlan) -> dict:
                                for s in status.logs}
                 row["log_first"] = min(s.first_index for s in shard_logs)    # > 1 once trimmed
                 counters = status.counters
-                # Averages since the node started: an LMDB commit (write + fsync), and, on a leader, an append's
-                # time from arrival to commit on a majority.
+                # Averages since the node started: a save (WAL write + fdatasync, with its checkpoints), and, on
+                # a leader, an append's time from arrival to commit on a majority.
                 if counters.get("fsyncs"):
                     row["fsync_ms"] = round(counters["fsync_us"] / counters["fsyncs"] / 1000, 2)
                 if counters.get("committed_waiters"):

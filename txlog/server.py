@@ -11,16 +11,18 @@ Each driver iteration:
        the leader fsyncs in parallel with its followers (Raft thesis §10.2.1); the leader counts itself towards a
        commit only once its own fsync is done (the core's `advance`);
      - applies newly committed entries at once: committed means fsynced on a majority, so appends are answered
-       and tailers woken without waiting for this node's disk;
+       and tailers woken without waiting for this node's disk (a leader wakes its tailers before answering the
+       appends: the primary applies from its tail; a follower wakes them after its persister, since its fsync
+       and ack are on the path of the next commit and its tail is not);
      - hands the rest (entries + hard state to persist, every other message, the Ready to `advance`) to the
        persister.
-The persister merges everything queued while its previous fsync ran into ONE LMDB transaction with one fsync
-(group commit across iterations), then sends the held
+The persister merges everything queued while its previous fsync ran into ONE storage save, one WAL record with
+one fdatasync (group commit across iterations; txlog/storage.py), then sends the held
 messages (votes, append acknowledgements: they promise what was just persisted), `advance`s the Readies in order,
 and wakes the driver (the leader's commit may have moved). A hard state whose only change is the commit index is
 not worth an fsync (the commit index is re-learned from the leader after a restart; etcd-raft does the same): it
 rides along with the next transaction that syncs anyway.
-The fsync runs on the loop's thread and blocks it (0.3-0.5 ms here): in a worker thread it cost more than it
+The fsync runs on the loop's thread and blocks it (0.2-0.5 ms here): in a worker thread it cost more than it
 saved, in GIL hand-offs, futex calls and wake-ups (a follower's CPU per entry 0.8-1.1 ms -> 0.55-0.6 ms; the
 txlog bench at 1 appender 535 -> 730 appends/s, at 50 appenders 21.1k -> 21.8k). Messages arriving meanwhile
 wait in the socket buffers and are stepped together in the next iteration.
