@@ -142,6 +142,7 @@ class DataNode:
         self._waiting: dict[int, tuple[asyncio.Future, float | None, Any]] = {}
         self._appending: asyncio.Future | None = None      # the log client's future for the batch being gathered
         self._appending_seqs: list[int] = []               # ... and our writes in it
+        self._loop: asyncio.AbstractEventLoop | None = None   # once known (see LogClient._loop: a write's futures)
         self.dedup = DedupTable()                  # exactly-once client retries: replicated state
         # Set by the server: delivers a published message to this node's subscribers, returns how many got it.
         self.message_sink: Callable[[bytes, bytes, bool], int] | None = None
@@ -320,7 +321,11 @@ class DataNode:
 
     def _send(self, entry: epb.Entry, seq: int, future: asyncio.Future | None, block_deadline: float | None,
               session: Any) -> asyncio.Future:
-        future = future or asyncio.get_running_loop().create_future()
+        if future is None:
+            loop = self._loop
+            if loop is None:
+                loop = self._loop = asyncio.get_running_loop()
+            future = loop.create_future()
         self._waiting[seq] = (future, block_deadline, session)
         sent_at = time.monotonic()
         self._last_append_at = sent_at
