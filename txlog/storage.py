@@ -220,7 +220,7 @@ class Storage:
             self._page_bytes = self.env.stat()["psize"]
             self._data_fd = os.open(data_file, os.O_WRONLY | os.O_CLOEXEC)
             # Logs marked recovering in LMDB; a checkpoint touches a mark only when the state differs.
-            self._stored_recovering = self._read_recovering_marks(logs)
+            self._recovering = self._read_recovering_marks(logs)
             self._wal_gen = 1 if raw_gen is None else _INDEX.unpack(raw_gen)[0]
             self._pending: list[GroupWrite] = self._open_wal(must_exist=raw_gen is not None)
             if raw_gen is None:      # a new store, or one written before the WAL: from now on the WAL must exist
@@ -230,7 +230,6 @@ class Storage:
             self.checkpoint()                           # replaying the WAL is a checkpoint
             with self.env.begin() as txn:
                 self.joining = txn.get(b"joining", db=self._meta) is not None
-            self._recovering = set(self._stored_recovering)     # what the saved hard states say
         except lmdb.Error as exc:
             self._close_files()
             raise StorageCorrupt(f"{path}: the LMDB environment is damaged: {exc}") from exc
@@ -313,17 +312,17 @@ class Storage:
         started = time.perf_counter()
         self._write_ahead()
         with self.env.begin(write=True) as txn:
-            recovering = set(self._stored_recovering)
+            recovering = set(self._recovering)
             for w in self._pending:
                 self._apply(txn, w)
                 if w.hard_state is not None:
                     (recovering.add if w.hard_state.recovering else recovering.discard)(w.log)
-            for log_name in recovering - self._stored_recovering:
+            for log_name in recovering - self._recovering:
                 txn.put(_recovering_key(log_name), b"", db=self._meta)
-            for log_name in self._stored_recovering - recovering:
+            for log_name in self._recovering - recovering:
                 txn.delete(_recovering_key(log_name), db=self._meta)
             txn.put(b"wal_gen", _INDEX.pack(self._wal_gen + 1), db=self._meta)
-        self._stored_recovering = recovering       # committed
+        self._recovering = recovering       # committed
         elapsed_us = int(1e6 * (time.perf_counter() - started))
         self.stats["checkpoints"] += 1
         self.stats["checkpoint_saves"] += len(self._pending)
@@ -419,7 +418,7 @@ class Storage:
         if zlib.crc32(raw[4:]) != crc:
             raise StorageCorrupt(f"{self.path}: hard state of log {log!r} fails its checksum")
         return HardState(term=term, commit=commit, vote=raw[_HARD_STATE.size:].decode(),
-                         recovering=log in self._recovering)
+                         recovering=log in self._recovering)     # load() checkpoints first
 
     # -- writing -----------------------------------------------------------------------------------------------
     def save(self, writes: list[GroupWrite]) -> None:
@@ -440,8 +439,6 @@ class Storage:
             low = 0 if w.restart is not None else w.entries[0].index if w.entries else None
             if low is not None and low < self._pending_low.get(w.log, low + 1):
                 self._pending_low[w.log] = low
-            if w.hard_state is not None:
-                (self._recovering.add if w.hard_state.recovering else self._recovering.discard)(w.log)
         if self._wal_offset >= CHECKPOINT_BYTES:
             self.checkpoint()
 
