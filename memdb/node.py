@@ -226,8 +226,12 @@ class DataNode:
             return self._submit_command(args, db_index, client, session)
         keyspace = self.keyspace
         ctx = Context(keyspace, keyspace.dbs[db_index], self._now_ms(), self._rng, True, getattr(session, "resp", 2))
-        reply = execute_spec(ctx, spec, args)
-        if isinstance(reply, Blocked):
+        handler = spec.handler
+        if handler is not None and keyspace.access is None:
+            reply = handler(ctx, args)          # execute_spec's common case, one call fewer on the read path
+        else:
+            reply = execute_spec(ctx, spec, args)
+        if type(reply) is Blocked:
             future = asyncio.get_running_loop().create_future()
             self._park(reply.rerun_args or args, db_index, reply, future, is_write=False, session=session)
             return future

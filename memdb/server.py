@@ -161,16 +161,21 @@ class ClientConnection(asyncio.Protocol):
         if self._closing:
             return
         self.session.last_command_s = time.monotonic()
-        requests = self.parser.feed(data)
-        if requests:
+        parser = self.parser
+        requests = parser.feed(data)
+        if parser.error is not None:
             self._waiting.extend(requests)
-        if self.parser.error is not None:
-            self._waiting.append(self.parser.error)
-        elif self.parser.buffered_len > self.server.limits.max_query_buffer:
+            self._waiting.append(parser.error)
+        elif parser.buffered_len > self.server.limits.max_query_buffer:
             log.warning("closing client %s that reached max query buffer length", self.session.raddr)
             self.kill()
             return
-        self._pump()
+        elif len(requests) == 1 and not self._waiting and not self._inflight:
+            self._run(requests[0])          # the common case (no pipelining): nothing it must wait behind
+        else:
+            self._waiting.extend(requests)
+        if self._waiting:
+            self._pump()
         self._flush()
         if len(self._waiting) > self.server.limits.max_waiting:
             self._update_reading()
