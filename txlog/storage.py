@@ -20,9 +20,10 @@ holds CHECKPOINT_BYTES, before anything reads LMDB for entries still pending, an
 next generation in the same transaction, and the WAL starts over at offset 0 with that generation.
 Opening replays the records of the stored generation, from offset 0 to the first that is not whole (a record is
 [crc32 | length | generation | payload], the crc covering the rest): records of an older generation are already
-in LMDB, a record cut short by a crash was never acknowledged. An invalid record followed by a valid one of the
-same generation is damage, not a crash (records are written one after the other, each synced before the next), and
-raises StorageCorrupt. Replaying is a checkpoint, so each record reaches LMDB once. The driver's persister calls
+in LMDB, a record cut short by a crash was never acknowledged. An invalid record with a valid one of the same
+generation anywhere after it is damage, not a crash (records are written one after the other, each synced before
+the next), and raises StorageCorrupt; the later record is found by its generation field, so a damaged length field
+cannot hide it. Replaying is a checkpoint, so each record reaches LMDB once. The driver's persister calls
 `save()` on the event loop's thread, one batch at a time, and sends the messages that depend on what it wrote only
 after it returns. A hard state whose only change is the commit index is not written on its own (see
 txlog/server.py): the stored commit may lag, never lead, the stored log.
@@ -73,6 +74,7 @@ _HARD_STATE = struct.Struct(">IQQ")         # crc32, term, commit
 _TRIM = struct.Struct(">QQ")
 _INDEX = struct.Struct(">Q")
 _WAL_HEADER = struct.Struct(">IIQ")         # crc32 (of what follows it), payload length, generation
+_WAL_GEN_AT = 8                             # the generation's offset in a record
 _WAL_GROUP = struct.Struct(">BQQQQQQQI")    # flags, term, commit, compact (below, prev_term), restart (first,
                                             # prev_term), first entry's index, entry count
 _WAL_ENTRY = struct.Struct(">QI")           # term, data length (indexes follow each other from the first)
@@ -285,10 +287,14 @@ class Storage:
                 raise StorageCorrupt(f"{wal_path}: the record at offset {at - len(payload) - _WAL_HEADER.size} "
                                      f"passes its checksum but cannot be read ({exc})") from exc
         # Not whole at `at`: cut short by a crash, unless a whole record follows (see the module docstring).
-        if at + _WAL_HEADER.size <= len(data):
-            _, length, _ = _WAL_HEADER.unpack_from(data, at)
-            if self._wal_record_at(data, at + _WAL_HEADER.size + length) is not None:
-                raise StorageCorrupt(f"{wal_path}: the record at offset {at} is damaged, and records follow it")
+        # Looked for anywhere after it by its generation field, so a damaged length field hides nothing.
+        marker = _INDEX.pack(self._wal_gen)           # never all zeros (generations start at 1), as free space is
+        hit = data.find(marker, at + _WAL_GEN_AT + 1)
+        while hit >= 0:
+            if self._wal_record_at(data, hit - _WAL_GEN_AT) is not None:
+                raise StorageCorrupt(f"{wal_path}: the record at offset {at} is damaged, and records follow it "
+                                     f"(one at offset {hit - _WAL_GEN_AT})")
+            hit = data.find(marker, hit + 1)
         self._wal_offset = 0           # the next generation starts over; this one is checkpointed first
         return writes
 

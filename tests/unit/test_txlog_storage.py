@@ -333,6 +333,23 @@ def test_a_damaged_record_followed_by_whole_ones_is_corruption(path):
         reopen(path)
 
 
+@pytest.mark.parametrize("length", [0xFFFF_FFFF, 0, "one more"])
+def test_a_damaged_length_field_does_not_hide_the_records_after_it(path, length):
+    """A record whose length field is damaged points past the file's end, or into the middle of what follows:
+    the records after it are found all the same, and the store is corrupt rather than silently shorter."""
+    s = reopen(path)
+    for i in range(1, 4):
+        s.save([GroupWrite("shard0", None, [Entry(1, i, b"payload-%d" % i)])])
+    crash(s)
+    with open(os.path.join(path, WAL_FILE), "r+b") as f:
+        f.seek(4)                                      # the first record's length field
+        true_length = struct.unpack(">I", f.read(4))[0]
+        f.seek(4)
+        f.write(struct.pack(">I", true_length + 1 if length == "one more" else length))
+    with pytest.raises(StorageCorrupt, match="damaged, and records follow it"):
+        reopen(path)
+
+
 def test_records_of_an_older_generation_are_never_replayed(path):
     """After a checkpoint the WAL starts over at offset 0: a new record the size of the old first one leaves the
     old second one whole right behind it. It is already in LMDB, and replaying it would undo the new record."""
