@@ -56,6 +56,17 @@ def test_endpoint_reaches_primary(cluster):
     assert cluster.client(cluster.primary()).get("through-endpoint") == b"1"
 
 
+def test_endpoint_asks_each_node_over_one_kept_connection(cluster):
+    """The endpoint asks every data node who is primary each 100 ms; a new connection per question (as it once
+    did) would add ~10 connections a second to each node's count."""
+    clients = [cluster.client(n.name) for n in cluster.data_nodes()]
+    assert cluster.client(cluster.plan.base_port).ping()     # the endpoint is up and has found the primary
+    before = [c.info("stats")["total_connections_received"] for c in clients]
+    time.sleep(2)
+    after = [c.info("stats")["total_connections_received"] for c in clients]
+    assert [a - b for a, b in zip(after, before)] == [0] * len(clients)
+
+
 def test_write_not_visible_before_commit(cluster):
     """With the log unable to reach a quorum, a write is neither acknowledged nor visible on any node."""
     p = cluster.client(cluster.primary())
