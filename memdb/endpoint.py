@@ -3,7 +3,7 @@ MemoryDB give non-cluster clients. It asks the shard's data nodes who is primary
 poll_ms; new connections go to the primary; when another node is confirmed primary (or none is seen for
 PATIENCE_POLLS polls), connections to the old one are closed so clients reconnect (through here) to the new one.
 The questions go over one kept connection per node (a new TCP connection every poll cost each node ~4 ms of CPU a
-second, idle); a kept connection that fails is replaced at once, in the same question.
+second, idle); a kept connection found closed is replaced at once, in the same question.
 """
 from __future__ import annotations
 
@@ -46,16 +46,23 @@ class Endpoint:
                 except asyncio.CancelledError:
                     self._drop_probe(address)   # a reply may still be on its way: never read another from it
                     raise
-                except (OSError, TimeoutError, ValueError, asyncio.IncompleteReadError):
+                except (TimeoutError, ValueError):
+                    # Slow or strange (TimeoutError before OSError, whose subclass it is): a new connection would
+                    # only make the poll wait twice as long for a stopped node.
+                    self._drop_probe(address)
+                    return None
+                except (OSError, asyncio.IncompleteReadError):
                     self._drop_probe(address)
                     if not kept:
                         return None
-                    # The kept connection failed (the node restarted, or closed it): ask again on a new one.
+                    # The kept connection was closed or reset (the node restarted): ask again on a new one.
 
     @staticmethod
     async def _ask(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> tuple[int, int] | None:
         writer.write(b"*2\r\n$4\r\nINFO\r\n$11\r\nreplication\r\n")
         header = await asyncio.wait_for(reader.readline(), 0.5)
+        if not header:
+            raise ConnectionResetError("the node closed the connection")
         if not header.startswith(b"$"):
             raise ValueError(f"unexpected reply to INFO: {header[:80]!r}")
         body = await asyncio.wait_for(reader.readexactly(int(header[1:]) + 2), 0.5)

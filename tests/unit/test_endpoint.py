@@ -68,3 +68,96 @@ def test_another_primary_cuts_the_old_ones_clients_at_once():
 def test_the_newest_epoch_wins_when_two_nodes_say_primary():
     seen = _run_polls([{"a": (1, 1)}, {"a": (1, 1), "b": (2, 1)}])
     assert seen == [("a", False), ("b", True)]
+
+
+# -- asking a node: one kept connection per node --------------------------------------------------------------------
+class _Node:
+    """A data node's INFO replication on a real socket: a primary in epoch <questions asked so far>, answering
+    after `delay_s`, or never while `silent`."""
+
+    def __init__(self) -> None:
+        self.connections = 0
+        self.questions = 0
+        self.delay_s = 0.0
+        self.silent = False
+        self._writers: list[asyncio.StreamWriter] = []
+        self.server: asyncio.Server | None = None
+
+    async def start(self) -> str:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return "127.0.0.1:%d" % self.server.sockets[0].getsockname()[1]
+
+    def drop_connections(self) -> None:
+        """What a restart does to the connections the endpoint holds."""
+        for writer in self._writers:
+            writer.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        self._writers.append(writer)
+        try:
+            while await reader.readline():                      # *2
+                for _ in range(4):                              # $4 INFO $11 replication
+                    await reader.readline()
+                self.questions += 1
+                epoch = self.questions
+                if self.silent:
+                    continue
+                await asyncio.sleep(self.delay_s)
+                body = b"role:master\r\nmemdb_lease_valid:1\r\nmemdb_epoch:%d\r\n" % epoch
+                writer.write(b"$%d\r\n%s\r\n" % (len(body), body))
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+
+
+def _with_node(test) -> None:
+    async def body():
+        node = _Node()
+        address = await node.start()
+        try:
+            await test(node, Endpoint([address]), address)
+        finally:
+            node.drop_connections()
+            node.server.close()
+    asyncio.run(body())
+
+
+def test_questions_to_a_node_share_one_connection():
+    async def test(node, endpoint, address):
+        answers = [await endpoint._ask_role(address) for _ in range(5)]
+        assert answers == [(epoch, 1) for epoch in range(1, 6)]
+        assert node.connections == 1
+    _with_node(test)
+
+
+def test_a_connection_closed_by_a_restart_is_replaced_within_the_same_question():
+    async def test(node, endpoint, address):
+        assert await endpoint._ask_role(address) == (1, 1)
+        node.drop_connections()
+        await asyncio.sleep(0.05)
+        assert await endpoint._ask_role(address) == (2, 1)     # answered, not None until the next poll
+        assert node.connections == 2
+    _with_node(test)
+
+
+def test_a_silent_node_costs_one_timeout_not_two():
+    async def test(node, endpoint, address):
+        assert await endpoint._ask_role(address) == (1, 1)
+        node.silent = True
+        started = asyncio.get_running_loop().time()
+        assert await endpoint._ask_role(address) is None
+        assert asyncio.get_running_loop().time() - started < 0.9     # one 0.5 s timeout, no second connection
+    _with_node(test)
+
+
+def test_a_cancelled_question_leaves_no_answer_behind_for_the_next():
+    async def test(node, endpoint, address):
+        node.delay_s = 0.2
+        question = asyncio.ensure_future(endpoint._ask_role(address))
+        await asyncio.sleep(0.05)
+        question.cancel()                     # e.g. a client's connection cut while the endpoint asked for it
+        await asyncio.gather(question, return_exceptions=True)
+        node.delay_s = 0.0
+        await asyncio.sleep(0.3)              # the first question's answer has been sent by now
+        assert await endpoint._ask_role(address) == (2, 1)    # the answer to this question, not the first one's
+    _with_node(test)
