@@ -52,6 +52,7 @@ class _QueueingLog:
     """The part of txlog.client.LogClient a primary's write path uses: items queued, one future per batch."""
     writer_id = "hotpath"
     serving_address = None
+    acked_sent_at = 0.0
 
     def __init__(self) -> None:
         self.items: list[bytes] = []

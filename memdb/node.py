@@ -50,7 +50,8 @@ from memdb.generated import entries_pb2 as epb
 from memdb.keyspace import Keyspace
 from memdb.snapshot import SNAPSHOT_EVERY_ENTRIES, TRIM_MARGIN_RECORDS, SnapshotCorrupt, SnapshotStore
 from memdb import notify
-from txlog.client import AppendError, ConditionFailed, LogClient, LogTrimmed, LogUnavailable, StaleEpoch
+from txlog.client import (MAX_ITEM_BYTES, AppendError, ConditionFailed, LogClient, LogTrimmed, LogUnavailable,
+                          StaleEpoch)
 from txlog.generated import txlog_pb2 as tpb
 
 log = logging.getLogger("memdb.node")
@@ -59,6 +60,7 @@ READONLY_ERROR = "READONLY You can't write against a read only replica."
 NO_LEASE_ERROR = "TRYAGAIN this primary's lease has lapsed; retry (it may have been deposed)"
 LOG_UNAVAILABLE_ERROR = "TRYAGAIN the transaction log did not commit the write in time (it may still apply)"
 DEPOSED_ERROR = "READONLY this node is no longer the primary (a new primary was elected); the write was not applied"
+WRITE_TOO_LARGE_ERROR = "ERR the write is {size} bytes; the transaction log takes at most {limit} bytes per write"
 ACTIVE_EXPIRE_KEYS_PER_CYCLE = 64
 
 
@@ -325,6 +327,14 @@ class DataNode:
 
     def _send(self, entry: epb.Entry, seq: int, future: asyncio.Future | None, block_deadline: float | None,
               session: Any) -> asyncio.Future:
+        item = entry.SerializeToString()
+        if len(item) > MAX_ITEM_BYTES:
+            # Refused here, at once: the log would refuse it too, after parsing it on its loop (~0.3 s for 32 MB).
+            error = CommandError(WRITE_TOO_LARGE_ERROR.format(size=len(item), limit=MAX_ITEM_BYTES))
+            if future is None:
+                raise error
+            future.set_exception(error)
+            return future
         if future is None:
             loop = self._loop
             if loop is None:
@@ -334,7 +344,7 @@ class DataNode:
         sent_at = time.monotonic()
         self._last_append_at = sent_at
         self.stats["writes_submitted"] += 1
-        appended = self.log.append(entry.SerializeToString(), self.epoch)
+        appended = self.log.append(item, self.epoch)
         if appended is not self._appending:
             # The log client shares one future among the items it will send together: one callback per batch.
             self._appending, self._appending_seqs = appended, [seq]
@@ -346,7 +356,10 @@ class DataNode:
     def _on_appended(self, seqs: list[int], sent_at: float, appended: asyncio.Future) -> None:
         error = appended.exception()
         if error is None:
-            # Committed on a majority: the lease runs from when we sent the batch's first write.
+            # Committed on a majority: the lease runs from when we sent the batch's first write, or from when the
+            # log client first sent the latest batch it saw acknowledged, if later (queued behind large writes,
+            # a batch can wait longer than the lease before it is sent at all).
+            sent_at = max(sent_at, self.log.acked_sent_at)
             self._lease_until = max(self._lease_until, sent_at + self.config.lease_ms / 1000)
             if self._lease_held and self._lease_valid() and self.role is Role.PRIMARY:
                 self._release_lease_held()

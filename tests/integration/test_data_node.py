@@ -67,6 +67,42 @@ def test_endpoint_asks_each_node_over_one_kept_connection(cluster):
     assert [a - b for a, b in zip(after, before)] == [0] * len(clients)
 
 
+def test_large_values_from_many_clients_commit_without_a_failover(cluster):
+    """50 clients writing 1 MB values queue far more than the log should take in one batch, and more than a lease
+    lasts: the log client sends batches of at most 1 MB with at most 4 MB in flight, and the lease runs from when
+    each batch was first sent, not from when its writes were queued. Every write is acknowledged, no node
+    stalls, the primary stays primary. A write larger than the log takes is refused at once, with ERR."""
+    primary = cluster.primary()
+    value = b"v" * (1 << 20)
+    errors: list[Exception] = []
+
+    def writer(i: int) -> None:
+        c = cluster.client(primary, socket_timeout=30)
+        try:
+            for j in range(3):
+                assert c.set(f"big:{i}:{j}", value) is True
+        except Exception as exc:   # noqa: BLE001 - collected and asserted on below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(i,)) for i in range(50)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert errors == []
+    assert cluster.primary() == primary
+    p = cluster.client(primary)
+    assert p.info("txlog")["applied_entries"] >= 150
+    assert all(p.strlen(f"big:{i}:{j}") == len(value) for i in range(50) for j in range(3))
+    wait_converged(cluster, [b"big:0:0", b"big:49:2"])
+
+    started = time.monotonic()
+    with pytest.raises(redis.ResponseError, match="the transaction log takes at most"):
+        p.set("too-big", b"x" * (40 << 20))
+    assert time.monotonic() - started < 5
+    assert p.set("after", "1") is True and p.exists("too-big") == 0
+
+
 def test_write_not_visible_before_commit(cluster):
     """With the log unable to reach a quorum, a write is neither acknowledged nor visible on any node."""
     p = cluster.client(cluster.primary())

@@ -335,6 +335,32 @@ def test_items_appended_together_share_a_future_and_commit_in_order(cluster):
     run(body())
 
 
+def test_batches_stay_within_the_byte_cap_and_never_split_a_shared_unit(cluster):
+    async def body():
+        await wait_for_leader(cluster.addresses, LOG)
+        client = LogClient(cluster.addresses, LOG, max_batch_bytes=10_000, max_inflight_bytes=20_000)
+        try:
+            await client.append(b"warm-up", 0)
+            futures = [client.append(b"a%03d" % i + b"." * 2996, 0) for i in range(40)]     # 3 KB each
+            unit = client.append_many([b"u%d" % i + b"." * 5998 for i in range(3)], 0)     # 18 KB, one future
+            alone = client.append(b"big" + b"." * 29_997, 0)                               # 30 KB, over the cap
+            indexes = await asyncio.gather(*futures, unit, alone)
+            entries = await read_log(cluster.addresses[0], max(indexes))
+            by_index: dict[int, list[bytes]] = {}
+            for index, item in data_items(entries):
+                by_index.setdefault(index, []).append(item)
+            for index in set(indexes):
+                batch = by_index[index]
+                over_the_cap_alone = len(batch) == 1 or all(item.startswith(b"u") for item in batch)
+                assert sum(map(len, batch)) <= 10_000 or over_the_cap_alone, (index, [len(i) for i in batch])
+            assert [item[:2] for item in by_index[indexes[-2]]] == [b"u0", b"u1", b"u2"], "the unit stays whole"
+            assert by_index[indexes[-1]] == [b"big" + b"." * 29_997]
+            assert len(set(indexes[:40])) >= 40 * 3_000 // 10_000
+        finally:
+            await client.close()
+    run(body())
+
+
 def test_tail_batches_are_contiguous_and_resume_where_asked(cluster):
     async def body():
         leader = await wait_for_leader(cluster.addresses, LOG)
