@@ -48,6 +48,7 @@ from memdb.commands.spec import NULL_ARRAY, OK, QUEUED, Blocked, CommandError, C
 from memdb.dedup import DedupTable, TooOld
 from memdb.generated import entries_pb2 as epb
 from memdb.keyspace import Keyspace
+from memdb.runtime import retrieve_exception
 from memdb.snapshot import SNAPSHOT_EVERY_ENTRIES, TRIM_MARGIN_RECORDS, SnapshotCorrupt, SnapshotStore
 from memdb import notify
 from txlog.client import (MAX_ITEM_BYTES, AppendError, ConditionFailed, LogClient, LogTrimmed, LogUnavailable,
@@ -309,6 +310,11 @@ class DataNode:
         entry.origin_id = self.origin_id
         entry.origin_seq = seq
         return self._send(entry, seq, future, block_deadline, session)
+
+    def _submit_own(self, entry: epb.Entry) -> None:
+        """_submit for a write the node makes for itself (a lease renewal, expired keys): no client waits for it, so
+        its failure (the log refused it, a new primary fenced it) is retrieved, not logged as unhandled."""
+        self._submit(entry).add_done_callback(retrieve_exception)
 
     def _submit_command(self, args: list[bytes], db_index: int, client: tuple[str, int] | None,
                         session: Any) -> asyncio.Future:
@@ -799,7 +805,7 @@ class DataNode:
                 continue
             if self.role is Role.PRIMARY:
                 if now - self._last_append_at >= cfg.renew_ms / 1000:
-                    self._submit(epb.Entry(lease_renew=epb.LeaseRenew()))
+                    self._submit_own(epb.Entry(lease_renew=epb.LeaseRenew()))
                 if self.cluster_log is not None and self._published_epoch != self.epoch:
                     await self._publish_primary()
                 continue
@@ -828,7 +834,7 @@ class DataNode:
                     continue
                 keys = db.expired_keys(now, ACTIVE_EXPIRE_KEYS_PER_CYCLE)
                 if keys:
-                    self._submit(epb.Entry(expire=epb.ExpireKeys(db=db.index, keys=keys)))
+                    self._submit_own(epb.Entry(expire=epb.ExpireKeys(db=db.index, keys=keys)))
 
     # -- pub/sub -------------------------------------------------------------------------------------------------
     def publish_command(self, session, args: list[bytes]):

@@ -1,5 +1,5 @@
-"""How memdb's small asyncio programs (endpoint, zone proxy) run: uvloop when present, Ctrl-C ends quietly; and
-the cyclic garbage collector's settings for a long-running data node."""
+"""How memdb's small asyncio programs (endpoint, zone proxy) run: uvloop when present, Ctrl-C ends quietly; the
+cyclic garbage collector's settings for a long-running data node; and a done callback for futures nobody awaits."""
 import asyncio
 import gc
 from typing import Coroutine
@@ -30,3 +30,10 @@ def tune_gc() -> None:
     gc.freeze()
     _, older, oldest = gc.get_threshold()
     gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
+
+
+def retrieve_exception(future: asyncio.Future) -> None:
+    """Retrieve a finished future's exception so asyncio does not log it as never retrieved (a done callback for
+    a future whose failure nobody is waiting to hear about)."""
+    if not future.cancelled():
+        future.exception()

@@ -56,7 +56,7 @@ from memdb.config import Config, ConfigError, glob_to_regex
 from memdb.keyspace import NUM_DATABASES
 from memdb.pubsub import PubSub
 from memdb.protocol import ProtocolError, RequestParser, encode_error, encode_into
-from memdb.runtime import tune_gc
+from memdb.runtime import retrieve_exception, tune_gc
 from memdb.session import ReplyMode, Session
 
 log = logging.getLogger("memdb.server")
@@ -308,7 +308,7 @@ class ClientConnection(asyncio.Protocol):
         if slot.barrier:
             self._barriers -= 1
         if self._closed:
-            _consume(slot.future)
+            retrieve_exception(slot.future)
             return
         self._drain_replies()
         self._pump()
@@ -397,12 +397,6 @@ class ClientConnection(asyncio.Protocol):
     @property
     def idle(self) -> bool:
         return not self._inflight and not self._waiting and not self._replies
-
-
-def _consume(future: asyncio.Future) -> None:
-    """Retrieve a finished future's exception so asyncio does not log it as never retrieved."""
-    if not future.cancelled():
-        future.exception()
 
 
 def _format_addr(addr: Any) -> str:
