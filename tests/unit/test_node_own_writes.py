@@ -12,21 +12,16 @@ from txlog.client import StaleEpoch
 from txlog.generated import txlog_pb2 as tpb
 
 
-class _OneBatchLog:
-    """The part of txlog.client.LogClient the write path uses: every item shares one future, failed by the test."""
-    writer_id = "test"
-    serving_address = None
+class _FencingLog:
+    """Stands in for txlog.client.LogClient: append() hands every item one future, which the test fails."""
     acked_sent_at = 0.0
 
     def __init__(self) -> None:
-        self.items: list[bytes] = []
-        self.future: asyncio.Future | None = None
+        self.appended: asyncio.Future | None = None
 
     def append(self, item: bytes, epoch: int) -> asyncio.Future:
-        self.items.append(item)
-        if self.future is None:
-            self.future = asyncio.get_running_loop().create_future()
-        return self.future
+        self.appended = self.appended or asyncio.get_running_loop().create_future()
+        return self.appended
 
 
 def _fenced_own_write(submit) -> list[str]:
@@ -38,11 +33,11 @@ def _fenced_own_write(submit) -> list[str]:
 
     async def body():
         node = DataNode(NodeConfig(node_id="n", txlog=("127.0.0.1:1",)))
-        node.log = _OneBatchLog()
+        node.log = _FencingLog()
         node.role, node.epoch = Role.PRIMARY, 1
         submit(node, epb.Entry(lease_renew=epb.LeaseRenew()))
-        assert node.log.items, "the renewal went to the log"
-        node.log.future.set_exception(StaleEpoch(tpb.AppendResponse(status=tpb.STALE_EPOCH, current_epoch=2)))
+        assert node.log.appended is not None, "the renewal went to the log"
+        node.log.appended.set_exception(StaleEpoch(tpb.AppendResponse(status=tpb.STALE_EPOCH, current_epoch=2)))
         for _ in range(3):
             await asyncio.sleep(0)
         assert node.role is Role.REPLICA, "the node learned it was deposed"
