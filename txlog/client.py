@@ -171,8 +171,8 @@ class LogClient:
         self.append_timeout_s = append_timeout_s
         self.leader_address: str | None = None
         self._channels: dict[str, grpc.aio.Channel] = {}
-        # queued items: (item or list of items, epoch, future, deadline)
-        self._queue: collections.deque[tuple[bytes | list[bytes], int, asyncio.Future, float]] = collections.deque()
+        # queued units: (items sharing one future, epoch, future, deadline)
+        self._queue: collections.deque[tuple[list[bytes], int, asyncio.Future, float]] = collections.deque()
         self._open_unit: tuple | None = None       # the queued unit `append` adds to (never an append_many's list)
         self._open_unit_bytes = 0
         self._special: collections.deque[_Batch] = collections.deque()   # claims: never merged with data
@@ -256,10 +256,10 @@ class LogClient:
         self._loop = asyncio.get_running_loop()
         return self._loop
 
-    def _enqueue(self, item: bytes | list[bytes], epoch: int) -> asyncio.Future:
+    def _enqueue(self, items: list[bytes], epoch: int) -> asyncio.Future:
         loop = self._loop or self._bind_loop()
         future = loop.create_future()
-        self._queue.append((item, epoch, future, loop.time() + self.append_timeout_s))
+        self._queue.append((items, epoch, future, loop.time() + self.append_timeout_s))
         if self._sender is None or self._sender.done():
             self._ensure_sender()
         self._wake.set()
@@ -295,14 +295,11 @@ class LogClient:
         size = 0
         while queue and queue[0][1] == epoch and len(items) < self.max_batch_items:
             unit = queue[0][0]          # items sharing one future: a unit is never split
-            unit_bytes = sum(map(len, unit)) if type(unit) is list else len(unit)
+            unit_bytes = sum(map(len, unit))
             if items and size + unit_bytes > self.max_batch_bytes:
                 break
             _, _, future, _ = queue.popleft()
-            if type(unit) is list:
-                items.extend(unit)
-            else:
-                items.append(unit)
+            items.extend(unit)
             futures.append(future)
             size += unit_bytes
         request = pb.AppendRequest(log=self.log, writer_id=self.writer_id, batch_seq=next(self._seq),
