@@ -22,10 +22,14 @@ messages (votes, append acknowledgements: they promise what was just persisted),
 and wakes the driver (the leader's commit may have moved). A hard state whose only change is the commit index is
 not worth an fsync (the commit index is re-learned from the leader after a restart; etcd-raft does the same): it
 rides along with the next transaction that syncs anyway.
-The fsync runs on the loop's thread and blocks it (0.2-0.5 ms here): in a worker thread it cost more than it
+A save runs on the loop's thread and blocks it (0.2-0.5 ms here): in a worker thread it cost more than it
 saved, in GIL hand-offs, futex calls and wake-ups (a follower's CPU per entry 0.8-1.1 ms -> 0.55-0.6 ms; the
 txlog bench at 1 appender 535 -> 730 appends/s, at 50 appenders 21.1k -> 21.8k). Messages arriving meanwhile
-wait in the socket buffers and are stepped together in the next iteration.
+wait in the socket buffers and are stepped together in the next iteration. A *heavy* save (a large record, or
+one that starts a checkpoint: `Storage.heavy`) runs on the disk thread instead, while the loop goes on ticking,
+stepping messages and queueing Readies: a leader whose loop stalled for a 20 MB write's checkpoint (0.1-0.3 s)
+missed its heartbeats and lost its leadership. Until that save returns, nothing that depends on the disk is sent or
+advanced (`_persisting`), as if it had blocked.
 gRPC handlers never touch a core: they enqueue work and await futures the loop resolves.
 
 A node whose store is new (`join`) first asks every peer for its Status, serving meanwhile. If none of them has
@@ -40,6 +44,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import concurrent.futures
 import dataclasses
 import logging
 import random
@@ -61,7 +66,10 @@ from txlog import wire
 
 log = logging.getLogger("txlog")
 _MESSAGE_TYPES = frozenset(int(t) for t in MessageType)
-_EARLY_TYPES = (MessageType.APPEND, MessageType.HEARTBEAT)
+# Sent without waiting for the persister (when their term is durable): they promise nothing about this node's log.
+# A heartbeat's answer must not wait behind a long save either: the leader counts on it to know it still has a
+# quorum (check-quorum), and steps down after an election timeout without one.
+_EARLY_TYPES = (MessageType.APPEND, MessageType.HEARTBEAT, MessageType.HEARTBEAT_RESP)
 
 MAX_MESSAGE_BYTES = 64 << 20
 MAX_BATCH_ITEMS = 100_000
@@ -153,11 +161,74 @@ class LogGroup:
         self.commit_changed = asyncio.Event()
 
 
-def _to_proto(log_name: str, m: Message) -> pb.RaftMessage:
+def _to_proto(log_name: str, m: Message, with_entries: bool = True) -> pb.RaftMessage:
     return pb.RaftMessage(log=log_name, type=int(m.type), to=m.to, term=m.term, log_term=m.log_term,
                           index=m.index, commit=m.commit, reject=m.reject, reject_hint=m.reject_hint,
-                          entries=[pb.RaftEntry(term=e.term, index=e.index, data=e.data) for e in m.entries],
+                          entries=[pb.RaftEntry(term=e.term, index=e.index, data=e.data) for e in m.entries]
+                          if with_entries else (),
                           last_index=m.last_index, recovering=m.recovering, **{"from": m.frm})
+
+
+# Hand-encoded protobuf for what carries entries on the wire (RaftBatch, TailResponse): the same bytes the generated
+# classes would produce, but an entry's data (up to 32 MB) is written from the object the log holds, instead of
+# being copied into a RaftEntry or a decoded LogRecord, then into the serialized message, then into the frame.
+_WRITE_JOINED_BELOW = 64 << 10     # smaller frames are joined into one bytes object (one buffer for the kernel)
+
+
+def _varint(n: int) -> bytes:
+    if n < 0x80:
+        return bytes((n,))
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def _raft_batch_parts(messages: list[tuple[str, Message]]) -> tuple[list[bytes], int]:
+    """A RaftBatch of `messages` as pieces to write one after the other, and their total size."""
+    parts: list[bytes] = []
+    total = 0
+    for name, m in messages:
+        body = [_to_proto(name, m, with_entries=False).SerializeToString()]
+        size = len(body[0])
+        for e in m.entries:
+            entry_head = b"\x08" + _varint(e.term) + b"\x10" + _varint(e.index) + b"\x1a" + _varint(len(e.data))
+            field_head = b"\x42" + _varint(len(entry_head) + len(e.data)) + entry_head     # RaftMessage.entries
+            body += (field_head, e.data)
+            size += len(field_head) + len(e.data)
+        head = b"\x0a" + _varint(size)                                                  # RaftBatch.messages
+        parts.append(head)
+        parts += body
+        total += len(head) + size
+    return parts, total
+
+
+def _tail_response_parts(entries: list[Entry], commit_index: int, first_index: int) -> tuple[list[bytes], int]:
+    """A TailResponse as pieces, each entry's record being the LogRecord bytes the log stores (Raft's own empty
+    entry is written as a NOOP record, as decode_record reads it)."""
+    parts: list[bytes] = []
+    total = 0
+    for e in entries:
+        record = e.data or _NOOP_RECORD
+        entry_head = b"\x08" + _varint(e.index) + b"\x10" + _varint(e.term) + b"\x1a" + _varint(len(record))
+        field_head = b"\x0a" + _varint(len(entry_head) + len(record)) + entry_head     # TailResponse.entries
+        parts += (field_head, record)
+        total += len(field_head) + len(record)
+    tail = b"\x10" + _varint(commit_index) + b"\x18" + _varint(first_index)
+    parts.append(tail)
+    return parts, total + len(tail)
+
+
+_NOOP_RECORD = pb.LogRecord(kind=pb.NOOP).SerializeToString()
+
+
+def _frame_parts(kind: int, parts: list[bytes], size: int) -> list[bytes]:
+    header = wire.HEADER.pack(size, kind)
+    if size < _WRITE_JOINED_BELOW:
+        return [header + b"".join(parts)]
+    return [header, *parts]
 
 
 def _from_proto(p: pb.RaftMessage) -> Message:
@@ -180,10 +251,10 @@ class Peer:
         self.queue: collections.deque[pb.RaftMessage] = collections.deque()
         self._ready = asyncio.Event()
 
-    def send(self, msgs: list[pb.RaftMessage]) -> None:
+    def send(self, msgs: list[tuple[str, Message]]) -> None:
         if len(self.queue) + len(msgs) > self.QUEUE_LIMIT:
             return   # the peer is not keeping up or is down: dropping is safe, Raft retransmits
-        self.queue.extend(msgs)
+        self.queue.extend(_to_proto(name, m) for name, m in msgs)
         self._ready.set()
 
     async def run(self) -> None:
@@ -225,24 +296,26 @@ class WirePeer:
     (a few are kept while connecting, so the first votes of a start-up are not lost)."""
 
     QUEUE_LIMIT = 1_000
-    MAX_BUFFERED = 16 << 20
+    MAX_BUFFERED = 64 << 20           # above it messages are dropped (Raft resends): twice the largest append
 
     def __init__(self, peer_id: str, address: str, stats: collections.Counter):
         self.stats = stats
         self.peer_id = peer_id
         self.address = address
-        self.queue: list[bytes] = []
+        self.queue: list[list[bytes]] = []
         self.connection: wire.FrameConnection | None = None
         self._lost = asyncio.Event()
 
-    def send(self, msgs: list[pb.RaftMessage]) -> None:
-        data = wire.frame(wire.Kind.RAFT_BATCH, pb.RaftBatch(messages=msgs).SerializeToString())
+    def send(self, msgs: list[tuple[str, Message]]) -> None:
+        data = _frame_parts(wire.Kind.RAFT_BATCH, *_raft_batch_parts(msgs))
         connection = self.connection
         if connection is not None and not connection.closed:
             if connection.buffered < self.MAX_BUFFERED:
-                connection.send_raw(data)
+                connection.send_parts(data)
                 self.stats["peer_writes"] += 1
                 self.stats["peer_messages"] += len(msgs)
+            else:
+                self.stats["peer_dropped"] += len(msgs)
         elif len(self.queue) < self.QUEUE_LIMIT:
             self.queue.append(data)
 
@@ -265,7 +338,7 @@ class WirePeer:
                 continue
             backoff = 0.05
             if queued:
-                connection.send_raw(b"".join(queued))
+                connection.send_parts([part for parts in queued for part in parts])
             self.connection = connection
             try:
                 await self._lost.wait()
@@ -313,8 +386,10 @@ class TxlogNode:
         self._stopped = asyncio.Event()
         self._persist_queue: list[_Persist] = []
         self._persist_wake = asyncio.Event()
+        self._persisting = False       # the persister holds Readies it has not advanced yet (a save in progress)
+        self._disk_thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="txlog-disk")
         self._tailers_after_persist: list[LogGroup] = []
-        self._commit_notices: dict[tuple[str, str], pb.RaftMessage] = {}    # (peer, log) -> commit-only append
+        self._commit_notices: dict[tuple[str, str], tuple[str, Message]] = {}  # (peer, log) -> commit-only append
         self._notice_timer: asyncio.TimerHandle | None = None
 
     # -- a new store: a new cluster, or a node that lost its disk ------------------------------------------------
@@ -374,12 +449,17 @@ class TxlogNode:
                 await self._run()
                 for task in helpers:
                     task.cancel()
-                while self._persist_queue:     # let what is queued for the disk be written
+                while self._persist_queue or self._persisting:     # let what is queued for the disk be written
                     self._persist_wake.set()
                     await asyncio.sleep(0.001)
                 persister.cancel()
         finally:
             self._shut_down()
+
+    def close(self) -> None:
+        """Release the disk: let a save still running on the disk thread finish, then close the store."""
+        self._disk_thread.shutdown(wait=True)
+        self.storage.close()
 
     def stop(self) -> None:
         if not self._stopping:
@@ -415,8 +495,18 @@ class TxlogNode:
                 log.exception("saving the commit index at shutdown failed")
 
     async def _ticker(self) -> None:
+        period = self.config.tick_ms / 1000
+        loop = asyncio.get_running_loop()
         while True:
-            await asyncio.sleep(self.config.tick_ms / 1000)
+            due = loop.time() + period
+            await asyncio.sleep(period)
+            # How long the loop was held past a tick (Status counter): a leader held past an election timeout
+            # loses its leadership.
+            late_us = int(1e6 * (loop.time() - due))
+            if late_us > self.stats["tick_late_max_us"]:
+                self.stats["tick_late_max_us"] = late_us
+            if late_us > 1000 * self.config.tick_ms * self.config.election_ticks:
+                log.warning("the event loop was held %d ms: longer than an election timeout", late_us // 1000)
             self._pending_ticks += 1
             self._wake.set()
 
@@ -462,7 +552,7 @@ class TxlogNode:
         writes: dict[str, tuple[list[Entry], HardState | None]] = {}
         held: list[tuple[str, Message]] = []
         readies: list[tuple[LogGroup, Ready]] = []
-        early: dict[str, list[pb.RaftMessage]] = {}
+        early: dict[str, list[tuple[str, Message]]] = {}
         restarts: dict[str, tuple[int, int]] = {}
         for name, group in self.groups.items():
             core = group.core
@@ -487,9 +577,9 @@ class TxlogNode:
                 writes[name] = (entries, hs)
             for m in ready.messages:
                 if m.type is MessageType.APPEND and not m.entries and m.term <= group.durable_term:
-                    self._commit_notices[(m.to, name)] = _to_proto(name, m)    # a newer one replaces it
+                    self._commit_notices[(m.to, name)] = (name, m)    # a newer one replaces it
                 elif m.type in _EARLY_TYPES and m.term <= group.durable_term:
-                    early.setdefault(m.to, []).append(_to_proto(name, m))
+                    early.setdefault(m.to, []).append((name, m))
                 else:
                     held.append((name, m))
             if ready.committed:
@@ -505,7 +595,7 @@ class TxlogNode:
                                                                        self._flush_commit_notices)
         needs_sync = bool(restarts) or any(entries or _promises(hs, self.groups[n].durable_hs)
                                            for n, (entries, hs) in writes.items())
-        if not needs_sync and not self._persist_queue:
+        if not needs_sync and not self._persist_queue and not self._persisting:
             # Nothing to fsync and nothing in flight: a commit-only hard state waits for the next sync.
             for name, (_, hs) in writes.items():
                 self.groups[name].unsynced_hs = hs
@@ -536,20 +626,20 @@ class TxlogNode:
     def _send(self, messages: list[tuple[str, Message]]) -> None:
         if not messages:
             return
-        by_peer: dict[str, list[pb.RaftMessage]] = {}
+        by_peer: dict[str, list[tuple[str, Message]]] = {}
         for name, m in messages:
-            by_peer.setdefault(m.to, []).append(_to_proto(name, m))
+            by_peer.setdefault(m.to, []).append((name, m))
         for peer_id, msgs in by_peer.items():
             self._send_to_peer(peer_id, msgs)
 
-    def _send_to_peer(self, peer_id: str, msgs: list[pb.RaftMessage]) -> None:
-        """Send msgs with any waiting commit notice for that peer: dropped when one of msgs is an append of the
-        same log (it carries the commit index too), else riding along in the same gRPC write."""
+    def _send_to_peer(self, peer_id: str, msgs: list[tuple[str, Message]]) -> None:
+        """Send msgs (log, message) with any waiting commit notice for that peer: dropped when one of msgs is an
+        append of the same log (it carries the commit index too), else riding along in the same write."""
         notices = self._commit_notices
         if notices:
-            for m in msgs:
-                if m.type == MessageType.APPEND:
-                    notices.pop((peer_id, m.log), None)
+            for name, m in msgs:
+                if m.type is MessageType.APPEND:
+                    notices.pop((peer_id, name), None)
             for log_name in self.groups:
                 notice = notices.pop((peer_id, log_name), None)
                 if notice is not None:
@@ -559,9 +649,9 @@ class TxlogNode:
     def _flush_commit_notices(self) -> None:
         self._notice_timer = None
         notices, self._commit_notices = self._commit_notices, {}
-        by_peer: dict[str, list[pb.RaftMessage]] = {}
-        for (peer_id, _), m in notices.items():
-            by_peer.setdefault(peer_id, []).append(m)
+        by_peer: dict[str, list[tuple[str, Message]]] = {}
+        for (peer_id, _), notice in notices.items():
+            by_peer.setdefault(peer_id, []).append(notice)
         for peer_id, msgs in by_peer.items():
             self.peers[peer_id].send(msgs)
 
@@ -583,50 +673,64 @@ class TxlogNode:
             if not self._persist_queue:
                 continue
             batch, self._persist_queue = self._persist_queue, []
-            merged: dict[str, tuple[list[Entry], HardState | None]] = {}
-            compactions: dict[str, tuple[int, int]] = {}
-            restarts: dict[str, tuple[int, int]] = {}
-            for item in batch:
-                for name, start in item.restarts.items():
-                    restarts[name] = start            # what was merged or compacted before it is gone
-                    merged[name] = ([], merged.get(name, ([], None))[1])
-                    compactions.pop(name, None)
-                for name, below, prev_term in item.compactions:
-                    compactions[name] = (below, prev_term)
-                for name, (entries, hs) in item.writes.items():
-                    old_entries, old_hs = merged.get(name, ([], None))
-                    if entries and old_entries:
-                        # contiguous normally; after a rewrite the later entries replace the earlier suffix
-                        cut = entries[0].index - old_entries[0].index
-                        old_entries = old_entries[:max(cut, 0)]
-                    merged[name] = (old_entries + entries if entries else old_entries,
-                                    hs if hs is not None else old_hs)
-            needs_sync = bool(compactions) or bool(restarts) or any(
-                entries or _promises(hs, self.groups[name].durable_hs) for name, (entries, hs) in merged.items())
-            writes = []
-            for name, group in self.groups.items():
-                entries, hs = merged.get(name, ([], None))
-                if not needs_sync:
-                    group.unsynced_hs = hs or group.unsynced_hs     # commit-only: rides with the next sync
-                    continue
-                hs = hs or group.unsynced_hs
-                group.unsynced_hs = None
-                if entries or hs is not None or name in compactions or name in restarts:
-                    writes.append(GroupWrite(name, hs, entries, compactions.get(name), restarts.get(name)))
-            if writes:
-                self.stats["fsync_us"] += self._timed_save(writes)
-                self.stats["fsyncs"] += 1
-                self.stats["fsync_entries"] += sum(len(w.entries) for w in writes)
-                for w in writes:
-                    group = self.groups[w.log]
-                    if w.hard_state is not None:
-                        group.durable_hs = w.hard_state
-                        group.durable_term = w.hard_state.term
-            for item in batch:
-                self._send(item.messages)
-                for group, ready in item.readies:
-                    self._advance(group, ready)
+            self._persisting = True
+            try:
+                await self._persist(batch)
+            finally:
+                self._persisting = False
             self._wake.set()
+
+    async def _persist(self, batch: list[_Persist]) -> None:
+        """Save what `batch` asks for (one save), then send its held messages and advance its Readies in order."""
+        merged: dict[str, tuple[list[Entry], HardState | None]] = {}
+        compactions: dict[str, tuple[int, int]] = {}
+        restarts: dict[str, tuple[int, int]] = {}
+        for item in batch:
+            for name, start in item.restarts.items():
+                restarts[name] = start            # what was merged or compacted before it is gone
+                merged[name] = ([], merged.get(name, ([], None))[1])
+                compactions.pop(name, None)
+            for name, below, prev_term in item.compactions:
+                compactions[name] = (below, prev_term)
+            for name, (entries, hs) in item.writes.items():
+                old_entries, old_hs = merged.get(name, ([], None))
+                if entries and old_entries:
+                    # contiguous normally; after a rewrite the later entries replace the earlier suffix
+                    cut = entries[0].index - old_entries[0].index
+                    old_entries = old_entries[:max(cut, 0)]
+                merged[name] = (old_entries + entries if entries else old_entries,
+                                hs if hs is not None else old_hs)
+        needs_sync = bool(compactions) or bool(restarts) or any(
+            entries or _promises(hs, self.groups[name].durable_hs) for name, (entries, hs) in merged.items())
+        writes = []
+        for name, group in self.groups.items():
+            entries, hs = merged.get(name, ([], None))
+            if not needs_sync:
+                group.unsynced_hs = hs or group.unsynced_hs     # commit-only: rides with the next sync
+                continue
+            hs = hs or group.unsynced_hs
+            group.unsynced_hs = None
+            if entries or hs is not None or name in compactions or name in restarts:
+                writes.append(GroupWrite(name, hs, entries, compactions.get(name), restarts.get(name)))
+        if writes:
+            if self.storage.heavy(writes):
+                self.stats["heavy_saves"] += 1
+                elapsed_us = await asyncio.get_running_loop().run_in_executor(self._disk_thread,
+                                                                              self._timed_save, writes)
+            else:
+                elapsed_us = self._timed_save(writes)
+            self.stats["fsync_us"] += elapsed_us
+            self.stats["fsyncs"] += 1
+            self.stats["fsync_entries"] += sum(len(w.entries) for w in writes)
+            for w in writes:
+                group = self.groups[w.log]
+                if w.hard_state is not None:
+                    group.durable_hs = w.hard_state
+                    group.durable_term = w.hard_state.term
+        for item in batch:
+            self._send(item.messages)
+            for group, ready in item.readies:
+                self._advance(group, ready)
 
     def _timed_save(self, writes: list[GroupWrite]) -> int:
         t0 = time.perf_counter()
@@ -780,7 +884,14 @@ class TxlogNode:
 
     # -- helpers for handlers ----------------------------------------------------------------------------------
     async def tail_responses(self, request: pb.TailRequest) -> AsyncIterator[pb.TailResponse]:
-        """Committed entries from request.from_index on, as response messages, forever; TailEnded says why not."""
+        """tail_batches as TailResponse messages (the gRPC API)."""
+        async for entries, commit_index, first_index in self.tail_batches(request):
+            yield pb.TailResponse(entries=[pb.TailEntry(index=e.index, term=e.term, record=decode_record(e.data))
+                                           for e in entries], commit_index=commit_index, first_index=first_index)
+
+    async def tail_batches(self, request: pb.TailRequest) -> AsyncIterator[tuple[list[Entry], int, int]]:
+        """Committed entries from request.from_index on, in batches (entries, commit index, first index), forever;
+        TailEnded says why not."""
         group = self.groups.get(request.log)
         if group is None:
             raise TailEnded(grpc.StatusCode.NOT_FOUND, f"unknown log {request.log!r}")
@@ -797,11 +908,10 @@ class TxlogNode:
             hi = group.applied_index   # applied entries are committed (fsynced on a majority)
             while next_index <= hi:
                 upto = min(hi, next_index + per_message - 1)
-                entries = [pb.TailEntry(index=e.index, term=e.term, record=decode_record(e.data))
-                           for e in core.log.slice(next_index, upto)]
+                entries = core.log.slice(next_index, upto)
                 if not entries or entries[0].index != next_index:
                     break   # compacted meanwhile: the check above reports it
-                yield pb.TailResponse(entries=entries, commit_index=core.commit, first_index=group.first_index)
+                yield entries, core.commit, group.first_index
                 self.stats["tail_writes"] += 1
                 next_index = upto + 1
                 hi = group.applied_index
@@ -844,9 +954,10 @@ class TxlogNode:
         self._wake.set()
         return True
 
-    def accept_append(self, request: pb.AppendRequest) -> asyncio.Future:
-        """Validate and queue an append; the future resolves with its AppendResponse (INVALID at once)."""
-        problem = validate_append(request, self.groups)
+    def accept_append(self, request: pb.AppendRequest, size: int | None = None) -> asyncio.Future:
+        """Validate and queue an append (`size`: its serialized size, if known); the future resolves with its
+        AppendResponse (INVALID at once)."""
+        problem = validate_append(request, self.groups, size)
         if problem is not None:
             future = asyncio.get_running_loop().create_future()
             future.set_result(pb.AppendResponse(status=pb.INVALID, message=problem))
@@ -888,8 +999,8 @@ async def _peer_status(address: str) -> pb.StatusResponse | None:
 def _resolve(future: asyncio.Future, value) -> None:
     if not future.done():
         future.set_result(value)
-def validate_append(request: pb.AppendRequest, logs) -> str | None:
-    """Why the request is malformed, or None."""
+def validate_append(request: pb.AppendRequest, logs, size: int | None = None) -> str | None:
+    """Why the request is malformed, or None. `size` spares serializing it again to learn its size."""
     if request.log not in logs:
         return f"unknown log {request.log!r}"
     if request.kind not in (pb.DATA, pb.LEADERSHIP):
@@ -897,8 +1008,9 @@ def validate_append(request: pb.AppendRequest, logs) -> str | None:
         return f"entry kind {name} cannot be appended by a client"
     if len(request.items) > MAX_BATCH_ITEMS:
         return f"batch has {len(request.items)} items (limit {MAX_BATCH_ITEMS})"
-    if request.ByteSize() > MAX_BATCH_BYTES:
-        return f"batch is {request.ByteSize()} bytes (limit {MAX_BATCH_BYTES})"
+    size = request.ByteSize() if size is None else size
+    if size > MAX_BATCH_BYTES:
+        return f"batch is {size} bytes (limit {MAX_BATCH_BYTES})"
     if request.kind == pb.DATA and request.writer_id and request.batch_seq == 0:
         return "batch_seq must be >= 1 when writer_id is set"
     return None
@@ -995,7 +1107,7 @@ class WireSession:
                 self.node.receive_raft_batch(pb.RaftBatch.FromString(payload))
             elif kind == wire.Kind.APPEND_REQUEST:
                 request = pb.AppendRequest.FromString(payload)
-                future = self.node.accept_append(request)
+                future = self.node.accept_append(request, len(payload))
                 self._answers.append((request.batch_seq, future))
                 future.add_done_callback(self._answer)
             elif kind == wire.Kind.TAIL_REQUEST:
@@ -1019,8 +1131,8 @@ class WireSession:
     async def _run_tail(self, request: pb.TailRequest) -> None:
         connection = self.connection
         try:
-            async for response in self.node.tail_responses(request):
-                connection.send(wire.Kind.TAIL_RESPONSE, response.SerializeToString())
+            async for batch in self.node.tail_batches(request):
+                connection.send_parts(_frame_parts(wire.Kind.TAIL_RESPONSE, *_tail_response_parts(*batch)))
                 await connection.drain()
         except TailEnded as ended:
             self._refuse(ended.code, ended.message)
@@ -1055,7 +1167,7 @@ async def serve(config: NodeConfig, listen: str) -> None:
         if wire_listen:
             wire_server = await serve_wire(node, wire_listen)
     except (RuntimeError, OSError) as exc:
-        node.storage.close()
+        node.close()
         raise CannotListen(f"cannot listen on {listen}: {exc}") from exc
     await server.start()
     log.info("txlog node %s serving on %s (logs: %s)", config.node_id, listen, ",".join(config.logs))
@@ -1071,7 +1183,7 @@ async def serve(config: NodeConfig, listen: str) -> None:
         if wire_server is not None:
             wire_server.close()
         await server.stop(grace=0.05)
-        node.storage.close()
+        node.close()
         log.info("txlog node %s stopped (%s)", config.node_id,
                  ", ".join(f"{k}={v}" for k, v in sorted(node.stats.items())))
 

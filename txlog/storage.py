@@ -24,8 +24,9 @@ in LMDB, a record cut short by a crash was never acknowledged. An invalid record
 generation anywhere after it is damage, not a crash (records are written one after the other, each synced before
 the next), and raises StorageCorrupt; the later record is found by its generation field, so a damaged length field
 cannot hide it. Replaying is a checkpoint, so each record reaches LMDB once. The driver's persister calls
-`save()` on the event loop's thread, one batch at a time, and sends the messages that depend on what it wrote only
-after it returns. A hard state whose only change is the commit index is not written on its own (see
+`save()` one batch at a time, on the event loop's thread, or on its disk thread when the save is `heavy` (a large
+record, or one that starts a checkpoint), and sends the messages that depend on what it wrote only after it returns.
+A lock serializes the store's methods, so the loop may read entries back or close the store meanwhile. A hard state whose only change is the commit index is not written on its own (see
 txlog/server.py): the stored commit may lag, never lead, the stored log.
 
 Write-ahead zeros: a commit whose pages land past the end of the file grows it, and its fdatasync then also has
@@ -50,8 +51,10 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import functools
 import os
 import struct
+import threading
 import time
 import zlib
 
@@ -68,6 +71,9 @@ _ZEROS = bytes(WRITE_AHEAD_BYTES)
 WAL_FILE = "wal"
 WAL_CHUNK_BYTES = 1 << 20          # zeros kept written past the WAL's write offset
 CHECKPOINT_BYTES = 1 << 20         # fold the WAL into LMDB once it holds this much (~400 append batches of 2.5 KB)
+HEAVY_SAVE_BYTES = 256 << 10       # a save at least this large is `heavy` (the server runs it off its event loop)
+_WAL_ENTRY_OVERHEAD = 12           # _WAL_ENTRY.size
+_WAL_GROUP_OVERHEAD = 128          # a group's name, vote and fixed fields, at most (names and votes are short)
 
 _ENTRY_HEADER = struct.Struct(">IQ")        # crc32, term
 _HARD_STATE = struct.Struct(">IQQ")         # crc32, term, commit
@@ -79,6 +85,16 @@ _WAL_GROUP = struct.Struct(">BQQQQQQQI")    # flags, term, commit, compact (belo
                                             # prev_term), first entry's index, entry count
 _WAL_ENTRY = struct.Struct(">QI")           # term, data length (indexes follow each other from the first)
 _HAS_HARD_STATE, _RECOVERING, _HAS_COMPACT, _HAS_RESTART = 1, 2, 4, 8
+
+
+def _locked(method):
+    """Run the method holding the store's lock: the server may save on a worker thread (see `heavy`) while its
+    loop reads entries back or closes the store."""
+    @functools.wraps(method)
+    def locked(self, *args, **kwargs):
+        with self._lock:
+            return method(self, *args, **kwargs)
+    return locked
 
 
 def _recovering_key(log: str) -> bytes:
@@ -155,8 +171,9 @@ def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
 
 
 def _encode_entry(entry: Entry) -> bytes:
-    body = _INDEX.pack(entry.term) + entry.data
-    return struct.pack(">I", zlib.crc32(_INDEX.pack(entry.index) + body)) + body
+    term = _INDEX.pack(entry.term)
+    crc = zlib.crc32(entry.data, zlib.crc32(_INDEX.pack(entry.index) + term))    # the data is not copied for it
+    return b"".join((struct.pack(">I", crc), term, entry.data))
 
 
 class StoredEntries:
@@ -183,6 +200,7 @@ class Storage:
     def __init__(self, path: str, logs: list[str]):
         os.makedirs(path, exist_ok=True)
         self.path = path
+        self._lock = threading.RLock()
         data_file = os.path.join(path, "data.mdb")
         existed = os.path.exists(data_file)
         size = os.path.getsize(data_file) if existed else 0
@@ -239,6 +257,7 @@ class Storage:
             self._close_files()
             raise
 
+    @_locked
     def close(self) -> None:
         self.checkpoint()
         self._close_files()
@@ -311,6 +330,7 @@ class Storage:
             return None
         return payload, end
 
+    @_locked
     def checkpoint(self) -> None:
         """Apply every pending save to LMDB in one durable transaction, with the WAL's next generation."""
         if not self._pending:
@@ -340,6 +360,7 @@ class Storage:
         self._pending_low = {}
 
     # -- loading at start --------------------------------------------------------------------------------------
+    @_locked
     def load(self, log: str, keep_in_memory: int | None = None) -> tuple[HardState, RaftLog]:
         """The persisted hard state and log of one group, fully checked. With keep_in_memory, the log holds in
         memory only the newest that many committed entries and those that may not be committed (a new leader may
@@ -382,6 +403,7 @@ class Storage:
                                  f"entries only up to {raft_log.last_index} (truncated log)")
         return hard_state, raft_log
 
+    @_locked
     def read_entries(self, log: str, lo: int, hi: int) -> list[Entry]:
         """Stored entries lo..hi (checked); fewer if the log ends (or was trimmed) in that range."""
         if self._pending_low.get(log, hi + 1) <= hi:
@@ -427,6 +449,17 @@ class Storage:
                          recovering=log in self._recovering)     # load() checkpoints first
 
     # -- writing -----------------------------------------------------------------------------------------------
+    def heavy(self, writes: list[GroupWrite]) -> bool:
+        """Whether saving `writes` would hold a thread long enough to stall an event loop: a large record (written
+        and flushed whole) or one that starts a checkpoint (an LMDB transaction of everything in the WAL: ~5 ms for
+        1 MiB of small batches, 0.1-0.3 s after a 20 MB write, longer than a Raft election timeout). The size is
+        an upper bound, so a save that will checkpoint is always heavy."""
+        size = _WAL_HEADER.size + sum(
+            _WAL_GROUP_OVERHEAD + len(w.log) + sum(len(e.data) + _WAL_ENTRY_OVERHEAD for e in w.entries)
+            for w in writes)
+        return size >= HEAVY_SAVE_BYTES or self._wal_offset + size >= CHECKPOINT_BYTES
+
+    @_locked
     def save(self, writes: list[GroupWrite]) -> None:
         """Persist all groups' writes as one WAL record: one fdatasync for the whole batch."""
         record = _wal_record(self._wal_gen, _encode_wal_payload(writes))
@@ -464,6 +497,7 @@ class Storage:
         if w.compact is not None:
             self._compact(txn, w.log, *w.compact)
 
+    @_locked
     def finish_joining(self, writes: list[GroupWrite]) -> None:
         """The store knows its place in the cluster: save `writes` (a recovering node's hard states), then drop the
         joining mark (a crash in between only makes the node ask its peers again)."""
@@ -491,6 +525,7 @@ class Storage:
             while cursor.delete():
                 pass
 
+    @_locked
     def compact(self, log: str, below: int, prev_term: int) -> None:
         """Drop entries below `below`; remembers the trim point so a restart knows where the log starts."""
         self.checkpoint()

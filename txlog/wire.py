@@ -104,22 +104,23 @@ class FrameConnection(asyncio.Protocol):
         buffer = self._buffer
         buffer += data
         offset, size = 0, len(buffer)
-        while size - offset >= 5:
-            length, kind = HEADER.unpack_from(buffer, offset)
-            if length > MAX_FRAME_BYTES or kind not in _KINDS:
-                self._broken(f"bad frame (kind {kind}, {length} bytes; limit {MAX_FRAME_BYTES})")
-                return
-            end = offset + 5 + length
-            if end > size:
-                break
-            payload = bytes(buffer[offset + 5:end])
-            offset = end
-            if self.on_frame is not None:
-                self.on_frame(kind, payload)
-                if self.closed:
+        with memoryview(buffer) as view:      # one copy per payload (a bytearray slice would be a second)
+            while size - offset >= 5:
+                length, kind = HEADER.unpack_from(buffer, offset)
+                if length > MAX_FRAME_BYTES or kind not in _KINDS:
+                    self._broken(f"bad frame (kind {kind}, {length} bytes; limit {MAX_FRAME_BYTES})")
                     return
-            else:
-                self._frames.append((kind, payload))
+                end = offset + 5 + length
+                if end > size:
+                    break
+                payload = bytes(view[offset + 5:end])
+                offset = end
+                if self.on_frame is not None:
+                    self.on_frame(kind, payload)
+                    if self.closed:
+                        return
+                else:
+                    self._frames.append((kind, payload))
         if offset:
             del buffer[:offset]
         if len(self._frames) > self.MAX_QUEUED_FRAMES and not self._reading_paused:
@@ -166,6 +167,15 @@ class FrameConnection(asyncio.Protocol):
         if self.closed:
             raise self._lost or ConnectionResetError("the connection is closed")
         self.transport.write(data)
+
+    def send_parts(self, parts: list[bytes]) -> None:
+        """Write frames given as pieces (a frame's header and payload pieces may be apart: nothing is joined)."""
+        if self.closed:
+            raise self._lost or ConnectionResetError("the connection is closed")
+        if len(parts) == 1:
+            self.transport.write(parts[0])
+        else:
+            self.transport.writelines(parts)
 
     @property
     def buffered(self) -> int:

@@ -105,6 +105,23 @@ class RunningCluster:
         address = asyncio.run(wait_for_leader(self.plan.txlog_addresses(), "shard0"))
         return next(n.name for n in self.plan.by_kind("txlog") if n.txlog_address == address)
 
+    def txlog_terms(self, log_name: str = "shard0") -> dict[str, int]:
+        """Each txlog node's Raft term for the log (an election anywhere raises them)."""
+        import asyncio
+        from txlog.client import LogClient
+
+        async def ask() -> dict[str, int]:
+            client = LogClient(self.plan.txlog_addresses(), log_name)
+            try:
+                terms = {}
+                for n in self.plan.by_kind("txlog"):
+                    status = await client.status(n.txlog_address, timeout_s=2)
+                    terms[n.name] = next(s.term for s in status.logs if s.log == log_name)
+                return terms
+            finally:
+                await client.close()
+        return asyncio.run(ask())
+
 
 def wait_for(predicate, timeout_s: float, what: str, step_s: float = 0.1):
     """Poll until predicate() is truthy and return its value; fail the test after timeout_s."""

@@ -103,6 +103,39 @@ def test_large_values_from_many_clients_commit_without_a_failover(cluster):
     assert p.set("after", "1") is True and p.exists("too-big") == 0
 
 
+def test_large_writes_keep_the_log_leader(cluster):
+    """Three clients writing 20 MB values at once. Each append costs every txlog node a while (copying, writing,
+    fsyncing and then folding 20 MB into LMDB): those saves run on the node's disk thread while its loop goes on
+    heartbeating; a follower answers heartbeats while it saves; a leader resends a large probe at most once per
+    election timeout. So the log keeps its leader and every write is acknowledged. (Before, the same load cost
+    the shard's log twelve elections and the clients their connections.)"""
+    primary = cluster.primary()
+    size = 20 << 20
+    terms = cluster.txlog_terms()
+    errors: list[Exception] = []
+
+    def writer(i: int) -> None:
+        c = cluster.client(primary, socket_timeout=60)
+        try:
+            for j in range(3):
+                assert c.set(f"huge:{i}:{j}", bytes([65 + i]) * size) is True
+        except Exception as exc:   # noqa: BLE001 - collected and asserted on below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(i,)) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(180)
+    assert errors == []
+    assert cluster.txlog_terms() == terms, "the shard's log held an election"
+    assert cluster.primary() == primary
+    p = cluster.client(primary)
+    assert [p.strlen(f"huge:{i}:{j}") for i in range(3) for j in range(3)] == [size] * 9
+    assert p.getrange("huge:2:1", size - 3, size) == b"CCC"
+    wait_converged(cluster, [b"huge:0:0", b"huge:2:2"], timeout_s=30)
+
+
 def test_write_not_visible_before_commit(cluster):
     """With the log unable to reach a quorum, a write is neither acknowledged nor visible on any node."""
     p = cluster.client(cluster.primary())

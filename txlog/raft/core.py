@@ -126,6 +126,7 @@ class Config:
     election_ticks: int = 10         # randomized in [election_ticks, 2 * election_ticks)
     heartbeat_ticks: int = 2
     max_entries_per_message: int = 1024
+    large_append_bytes: int = 1 << 20   # a probe this large is resent at most once per election timeout
     max_inflight_entries: int = 65536   # flow control: unacknowledged entries in flight to one follower
     pre_vote: bool = True
     check_quorum: bool = True
@@ -138,6 +139,8 @@ class Progress:
     next: int = 1
     probing: bool = True       # True: one append at a time until the follower's position is known
     probe_sent: bool = False   # in probing mode, an append is outstanding (resent on heartbeat)
+    probe_sent_at: int = 0     # the leader's tick count when it went out...
+    probe_bytes: int = 0       # ... and the size of its entries
     recent_active: bool = False
     match_at_heartbeat: int = 0   # to notice a pipeline that stopped moving (a lost append)
 
@@ -254,6 +257,7 @@ class RaftNode:
         self.votes: dict[str, bool] = {}
         self.election_elapsed = 0
         self.heartbeat_elapsed = 0
+        self._leader_ticks = 0         # ticks while leader, a clock for overdue probes
         self.randomized_election_timeout = 0
         self._msgs: list[Message] = []
         self._unstable_from = self.log.last_index + 1    # entries from here on are not yet persisted
@@ -564,10 +568,16 @@ class RaftNode:
                     self._send_append(m.frm)
         elif m.type is MessageType.HEARTBEAT_RESP:
             if pr.match < self.log.last_index:
+                if pr.probing and pr.probe_sent and pr.probe_bytes >= self.config.large_append_bytes and \
+                        self._leader_ticks - pr.probe_sent_at < self.config.election_ticks:
+                    # A large probe may be slow rather than lost (a follower answers heartbeats while it saves):
+                    # resending megabytes every heartbeat only adds to the follower's work.
+                    return
                 pr.probe_sent = False
                 self._send_append(m.frm)
 
     def _tick_leader(self) -> None:
+        self._leader_ticks += 1
         self.heartbeat_elapsed += 1
         self.election_elapsed += 1
         if self.election_elapsed >= self.config.election_ticks:
@@ -623,7 +633,8 @@ class RaftNode:
                                   entries=entries, commit=self.commit, last_index=self.log.last_index))
         self._commit_sent[peer] = self.commit
         if pr.probing:
-            pr.probe_sent = True
+            pr.probe_sent, pr.probe_sent_at = True, self._leader_ticks
+            pr.probe_bytes = sum(len(e.data) for e in entries)
         else:
             pr.next = hi + 1   # optimistic: pipeline the next append without waiting
 
