@@ -3,10 +3,11 @@ changes, a seed may stop exercising its bug, hence also a hand-written scenario 
 from __future__ import annotations
 
 import dataclasses
+import random
 
 import pytest
 
-from txlog.raft.core import Config
+from txlog.raft.core import Config, Message, MessageType, RaftNode, Role
 
 from .simulator import Faults, Simulator, run_seed
 
@@ -83,3 +84,33 @@ def _find(sim: Simulator, to: str | None = None, not_to: str | None = None, type
                 and (type_name is None or f.msg.type.name == type_name)):
             return i
     return None
+
+
+def _appends_with_entries(core: RaftNode, peer: str) -> list[Message]:
+    return [m for m in core.ready().messages if m.type is MessageType.APPEND and m.to == peer and m.entries]
+
+
+def test_a_large_probe_is_resent_once_per_election_timeout_not_on_every_heartbeat_answer() -> None:
+    """Found in a cluster (bench/README.md, session 12): a follower answers heartbeats while it is still saving a
+    20 MB append, and the leader resent the probe on every answer (every 50 ms): 797 MB sent for five 20 MB
+    writes, and the work kept every loop busy past an election timeout. A probe of large_append_bytes or more is
+    now resent only once it is an election timeout old (it may really be lost); a small one still at once."""
+    config = Config(election_ticks=10, heartbeat_ticks=2, pre_vote=False, check_quorum=False)
+    leader = RaftNode("a", ["a", "b", "c"], random.Random(1), config)
+    leader.campaign()
+    leader.ready()
+    leader.step(Message(MessageType.VOTE_RESP, "b", "a", leader.term))
+    assert leader.role is Role.LEADER
+    leader.propose([bytes(config.large_append_bytes)])
+    leader.ready()                              # the first probe (the leader's empty entry) left before it
+    answer = Message(MessageType.HEARTBEAT_RESP, "b", "a", leader.term)
+    leader.step(answer)                         # a small probe is resent at once, now with the large entry
+    resent = _appends_with_entries(leader, "b")
+    assert len(resent) == 1 and sum(len(e.data) for e in resent[0].entries) == config.large_append_bytes
+    for _ in range(config.election_ticks - 1):
+        leader.tick()
+        leader.step(answer)
+        assert _appends_with_entries(leader, "b") == [], "a large probe was resent before it was overdue"
+    leader.tick()
+    leader.step(answer)
+    assert len(_appends_with_entries(leader, "b")) == 1, "an overdue large probe was never resent"
