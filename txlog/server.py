@@ -94,6 +94,7 @@ SERVER_OPTIONS = GRPC_OPTIONS + [("grpc.so_reuseport", 0)]
 
 
 MEMORY_ENTRIES = 512   # applied entries (append batches) a log keeps in memory; older ones are read back from LMDB
+MEMORY_BYTES = 256 << 20   # ... fewer if their data would hold more than this (large writes: 512 x 20 MB is 10 GB)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -107,6 +108,7 @@ class NodeConfig:
     heartbeat_ticks: int = 2
     append_timeout_ms: int = 5000      # no quorum in this long: UNAVAILABLE
     memory_entries: int = MEMORY_ENTRIES
+    memory_bytes: int = MEMORY_BYTES
     seed: int | None = None
 
 
@@ -372,7 +374,8 @@ class TxlogNode:
         raft_config = Config(election_ticks=config.election_ticks, heartbeat_ticks=config.heartbeat_ticks)
         self.groups: dict[str, LogGroup] = {}
         for name in config.logs:
-            hard_state, raft_log = self.storage.load(name, keep_in_memory=config.memory_entries)
+            hard_state, raft_log = self.storage.load(name, keep_in_memory=config.memory_entries,
+                                                     keep_bytes=config.memory_bytes)
             core = RaftNode(config.node_id, list(config.peers), random.Random(rng.random()), raft_config,
                             hard_state=hard_state, log=raft_log, applied=raft_log.first_index - 1)
             self.groups[name] = LogGroup(name, core, hard_state)
@@ -659,7 +662,7 @@ class TxlogNode:
         core = group.core
         was_commit = core.commit
         core.advance(ready)
-        core.release_memory(self.config.memory_entries)
+        core.release_memory(self.config.memory_entries, self.config.memory_bytes)
         if core.commit != was_commit:
             self._wake.set()    # the leader's own fsync completed a majority: apply in the next iteration
         if group.trim_at and core.applied >= group.trim_at:
@@ -1219,6 +1222,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tick-ms", type=int, default=25)
     parser.add_argument("--election-ticks", type=int, default=10)
     parser.add_argument("--append-timeout-ms", type=int, default=5000)
+    parser.add_argument("--memory-mb", type=int, default=MEMORY_BYTES >> 20,
+                        help="at most this much entry data each log keeps in memory (with --memory-entries)")
     parser.add_argument("--memory-entries", type=int, default=MEMORY_ENTRIES,
                         help="applied entries (append batches) each log keeps in memory; older ones are read back "
                              "from LMDB when a lagging follower or a tail needs them")
@@ -1235,7 +1240,7 @@ def main(argv: list[str] | None = None) -> None:
     config = NodeConfig(node_id=args.id, peers=peers, data_dir=args.data,
                         logs=tuple(x for x in args.logs.split(",") if x), tick_ms=args.tick_ms,
                         election_ticks=args.election_ticks, append_timeout_ms=args.append_timeout_ms,
-                        memory_entries=args.memory_entries)
+                        memory_entries=args.memory_entries, memory_bytes=args.memory_mb << 20)
     try:
         import uvloop
         uvloop.install()

@@ -361,17 +361,19 @@ class Storage:
 
     # -- loading at start --------------------------------------------------------------------------------------
     @_locked
-    def load(self, log: str, keep_in_memory: int | None = None) -> tuple[HardState, RaftLog]:
+    def load(self, log: str, keep_in_memory: int | None = None,
+             keep_bytes: int | None = None) -> tuple[HardState, RaftLog]:
         """The persisted hard state and log of one group, fully checked. With keep_in_memory, the log holds in
-        memory only the newest that many committed entries and those that may not be committed (a new leader may
-        rewrite them); it reads the others back from this store (see RaftLog)."""
+        memory only the newest that many committed entries (fewer if their data is over keep_bytes; at least one)
+        and those that may not be committed (a new leader may rewrite them); it reads the others back from this
+        store (see RaftLog)."""
         self.checkpoint()
         try:
-            return self._load(log, keep_in_memory)
+            return self._load(log, keep_in_memory, keep_bytes)
         except lmdb.Error as exc:
             raise StorageCorrupt(f"{self.path}: log {log!r} cannot be read: {exc}") from exc
 
-    def _load(self, log: str, keep_in_memory: int | None) -> tuple[HardState, RaftLog]:
+    def _load(self, log: str, keep_in_memory: int | None, keep_bytes: int | None) -> tuple[HardState, RaftLog]:
         with self.env.begin() as txn:
             first_index, prev_term = 1, 0
             raw = txn.get(log.encode(), db=self._trim)
@@ -380,11 +382,12 @@ class Storage:
                     raise StorageCorrupt(f"{self.path}: trim record of log {log!r} is truncated")
                 first_index, prev_term = _TRIM.unpack(raw)
             hard_state = self._load_hard_state(txn, log)
-            # Every entry is checked; committed ones are kept only while among the newest keep_in_memory (at
-            # least one, so the log knows its end), the others all.
+            # Every entry is checked; committed ones are kept only while among the newest keep_in_memory and within
+            # keep_bytes (at least one, so the log knows its end), the others all.
             committed: collections.deque[Entry] | list[Entry] = \
                 [] if keep_in_memory is None else collections.deque(maxlen=max(keep_in_memory, 1))
             uncommitted: list[Entry] = []
+            committed_bytes = 0
             expected = first_index
             for key, value in txn.cursor(db=self._entries[log]):
                 index = self._check_key(log, key)
@@ -394,7 +397,16 @@ class Storage:
                     raise StorageCorrupt(f"{self.path}: log {log!r} has a gap: expected index {expected}, "
                                          f"found {index}")
                 entry = self._decode_entry(log, index, value)
-                (committed if index <= hard_state.commit else uncommitted).append(entry)
+                if index <= hard_state.commit:
+                    if keep_in_memory is not None and len(committed) == committed.maxlen:
+                        committed_bytes -= len(committed[0].data)
+                    committed.append(entry)
+                    committed_bytes += len(entry.data)
+                    while keep_in_memory is not None and keep_bytes is not None and committed_bytes > keep_bytes \
+                            and len(committed) > 1:
+                        committed_bytes -= len(committed.popleft().data)
+                else:
+                    uncommitted.append(entry)
                 expected += 1
         raft_log = RaftLog(list(committed) + uncommitted, first_index=first_index, prev_term=prev_term,
                            stable=None if keep_in_memory is None else StoredEntries(self, log))

@@ -80,6 +80,9 @@ class FrameConnection(asyncio.Protocol):
     # The transport pauses us above this many buffered bytes (a slow tailer, a stuck peer).
     HIGH_WATER = 4 << 20
     MAX_QUEUED_FRAMES = 256
+    # A frame at least this large is collected as a list of the chunks that bring it and joined once, instead of
+    # growing the buffer chunk by chunk (each growth may copy it all) and then copying the payload out of it.
+    LARGE_FRAME_BYTES = 1 << 20
 
     def __init__(self, on_frame: Callable[[int, bytes], None] | None = None,
                  on_lost: Callable[[Exception | None], None] | None = None):
@@ -88,6 +91,9 @@ class FrameConnection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self._buffer = bytearray()
+        self._large: list[bytes] = []           # payload pieces of a large frame still arriving...
+        self._large_kind = 0
+        self._large_missing = 0                 # ... and how many of its bytes are still to come
         self._frames: collections.deque[tuple[int, bytes]] = collections.deque()
         self._frame_waiter: asyncio.Future | None = None
         self._lost: Exception | None = None
@@ -101,6 +107,10 @@ class FrameConnection(asyncio.Protocol):
         transport.set_write_buffer_limits(high=self.HIGH_WATER)
 
     def data_received(self, data: bytes) -> None:
+        if self._large_missing:
+            data = self._collect_large(data)
+            if not data:
+                return
         buffer = self._buffer
         buffer += data
         offset, size = 0, len(buffer)
@@ -112,6 +122,11 @@ class FrameConnection(asyncio.Protocol):
                     return
                 end = offset + 5 + length
                 if end > size:
+                    if length >= self.LARGE_FRAME_BYTES:
+                        self._large = [bytes(view[offset + 5:])]
+                        self._large_kind = kind
+                        self._large_missing = end - size
+                        offset = size
                     break
                 payload = bytes(view[offset + 5:end])
                 offset = end
@@ -128,6 +143,26 @@ class FrameConnection(asyncio.Protocol):
             self.transport.pause_reading()
         if self._frames and self._frame_waiter is not None and not self._frame_waiter.done():
             self._frame_waiter.set_result(None)
+
+    def _collect_large(self, data: bytes) -> bytes:
+        """Add `data` to the large frame arriving; once it is whole, deliver it and return what follows it."""
+        if len(data) < self._large_missing:
+            self._large.append(data)
+            self._large_missing -= len(data)
+            return b""
+        missing, self._large_missing = self._large_missing, 0
+        pieces, self._large = self._large, []
+        pieces.append(data[:missing] if missing < len(data) else data)
+        self._deliver(self._large_kind, b"".join(pieces))
+        return b"" if self.closed else data[missing:]
+
+    def _deliver(self, kind: int, payload: bytes) -> None:
+        if self.on_frame is not None:
+            self.on_frame(kind, payload)
+        else:
+            self._frames.append((kind, payload))
+            if self._frame_waiter is not None and not self._frame_waiter.done():
+                self._frame_waiter.set_result(None)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True

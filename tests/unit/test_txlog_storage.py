@@ -1,5 +1,6 @@
 """txlog/storage.py: the LMDB log + hard state, the write-ahead log in front of it, trim, and corruption detection."""
 import os
+import random
 import struct
 import subprocess
 import sys
@@ -10,7 +11,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from txlog import storage as storage_module
-from txlog.raft.core import Entry, HardState
+from txlog.raft.core import Entry, HardState, RaftNode
 from txlog.storage import WAL_FILE, WRITE_AHEAD_BYTES, GroupWrite, Storage, StorageCorrupt
 
 LOGS = ["cluster", "shard0"]
@@ -244,6 +245,27 @@ def test_load_keeps_the_newest_committed_and_all_uncommitted_entries_in_memory(p
     s.close()
 
 
+def test_large_entries_are_kept_in_memory_within_a_byte_budget(path):
+    """512 applied entries of 20 MB would be 10 GB in memory: with keep_bytes, loading and releasing keep the
+    newest committed entries only while their data fits (at least one), and every entry still reads back."""
+    s = reopen(path)
+    big = [Entry(1, i, bytes([i]) * 1000) for i in range(1, 11)]
+    s.save([GroupWrite("shard0", HardState(1, "", 8), big)])
+    _, log = s.load("shard0", keep_in_memory=5, keep_bytes=2500)
+    # committed up to 8: 7 and 8 fit in 2,500 bytes; 9 and 10 may be rewritten, so they stay whatever they weigh
+    assert [e.index for e in log.entries] == [7, 8, 9, 10] and log.held_bytes == 4000
+    assert log.slice(1, 10) == big
+    core = RaftNode("a", ["a"], random.Random(1), log=log, hard_state=HardState(1, "", 8), applied=8)
+    core.release_memory(5, keep_bytes=3500)
+    assert [e.index for e in log.entries] == [8, 9, 10] and log.held_bytes == 3000
+    core.release_memory(5, keep_bytes=0)             # never past what is applied and persisted here
+    assert [e.index for e in log.entries] == [9, 10] and log.held_bytes == 2000
+    _, small = s.load("shard0", keep_in_memory=5, keep_bytes=0)
+    assert [e.index for e in small.entries] == [8, 9, 10]          # at least one committed entry
+    assert small.slice(1, 10) == big
+    s.close()
+
+
 def test_a_released_entry_missing_from_the_store_is_corruption(path):
     s = reopen(path)
     s.save([GroupWrite("shard0", HardState(1, "", 10), entries(1, 10))])
@@ -397,14 +419,18 @@ def test_a_crash_at_any_point_loses_no_save(tmp_path_factory, ops):
     try:
         a, b = reopen(crashing), reopen(reference)
         last = {log: 0 for log in LOGS}
+        committed = {log: 0 for log in LOGS}
         term = 1
         for op, log, back, count, size, with_state in ops:
             if op == "save":
-                first = max(1, last[log] + 1 - back)
+                first = max(1, last[log] + 1 - back, committed[log] + 1)    # Raft never rewrites committed entries
                 term += 1 if back else 0
                 new = [Entry(term, i, os.urandom(size)) for i in range(first, first + count)]
                 last[log] = new[-1].index if new else last[log]
-                write = GroupWrite(log, HardState(term, "x" * (size % 3), min(first - 1, last[log]),
+                commit = min(first - 1, last[log])
+                if with_state:
+                    committed[log] = max(committed[log], commit)
+                write = GroupWrite(log, HardState(term, "x" * (size % 3), commit,
                                                   recovering=bool(size % 2)) if with_state else None, new)
                 a.save([write])
                 b.save([write])

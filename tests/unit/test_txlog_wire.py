@@ -49,12 +49,17 @@ class _Pair:
             await asyncio.sleep(0.005)
 
 
-def test_frames_arrive_whole_and_in_order_however_they_are_cut():
+@pytest.mark.parametrize("large_frame_bytes", [wire.FrameConnection.LARGE_FRAME_BYTES, 100, 1])
+def test_frames_arrive_whole_and_in_order_however_they_are_cut(large_frame_bytes, monkeypatch):
+    """Also with frames collected as large ones (their chunks joined once): a low threshold sends the same cuts
+    through that path, frames ending inside a chunk, at its end, and followed by the start of the next."""
+    monkeypatch.setattr(wire.FrameConnection, "LARGE_FRAME_BYTES", large_frame_bytes)
+
     async def body():
         async with _Pair() as pair:
-            payloads = [b"", b"x", bytes(range(256)) * 40, b"y" * 70_000]
+            payloads = [b"", b"x", bytes(range(256)) * 40, b"y" * 70_000, b"z" * 3, bytes(range(200)) * 100]
             data = b"".join(wire.frame(wire.Kind.APPEND_REQUEST, p) for p in payloads)
-            for cut in (1, 3, 5, 4096):              # byte by byte, header split, bigger chunks
+            for cut in (1, 3, 5, 4096, 65_536):      # byte by byte, header split, bigger chunks
                 pair.received.clear()
                 for i in range(0, len(data), cut):
                     pair.client.send_raw(data[i:i + cut])

@@ -162,7 +162,7 @@ class RaftLog:
     when needed (a lagging follower, a tail from far back), so memory does not grow with the log. Only committed
     entries are released, and Raft never rewrites those, so a rewrite (`truncate_from`) stays in memory."""
 
-    __slots__ = ("entries", "offset", "first", "prev_term", "stable")
+    __slots__ = ("entries", "offset", "first", "prev_term", "stable", "held_bytes")
 
     def __init__(self, entries: Sequence[Entry] = (), first_index: int = 1, prev_term: int = 0,
                  stable: StableLog | None = None):
@@ -171,6 +171,7 @@ class RaftLog:
         self.offset = self.entries[0].index if self.entries else first_index   # index of entries[0]
         self.prev_term = prev_term       # term of the entry at first_index - 1 (0 if none)
         self.stable = stable
+        self.held_bytes = sum(len(e.data) for e in self.entries)    # the data of the entries in memory
         assert stable is not None or self.offset == first_index, "entries below offset need a stable reader"
         assert all(e.index == self.offset + i for i, e in enumerate(self.entries)), "log has gaps"
 
@@ -203,14 +204,21 @@ class RaftLog:
 
     def truncate_from(self, index: int) -> None:
         assert index >= self.offset, f"rewriting released (committed) entries from {index}"
-        del self.entries[index - self.offset:]
+        self._drop(slice(index - self.offset, None))
 
     def append(self, entries: Iterable[Entry]) -> None:
+        entries = list(entries)
         self.entries.extend(entries)
+        self.held_bytes += sum(len(e.data) for e in entries)
+
+    def _drop(self, part: slice) -> None:
+        self.held_bytes -= sum(len(e.data) for e in self.entries[part])
+        del self.entries[part]
 
     def restart_at(self, first_index: int, prev_term: int) -> None:
         """Forget every entry: the log now starts at first_index, after an entry of prev_term (LOG_START)."""
         self.entries = []
+        self.held_bytes = 0
         self.first = self.offset = first_index
         self.prev_term = prev_term
 
@@ -222,7 +230,7 @@ class RaftLog:
         self.prev_term = self.term(below - 1) or 0
         self.first = below
         if below > self.offset:
-            del self.entries[:below - self.offset]
+            self._drop(slice(None, below - self.offset))
             self.offset = below
 
     def release(self, below: int) -> None:
@@ -230,7 +238,7 @@ class RaftLog:
         below = min(below, self.last_index)
         if self.stable is None or below <= self.offset:
             return
-        del self.entries[:below - self.offset]
+        self._drop(slice(None, below - self.offset))
         self.offset = below
 
 
@@ -339,10 +347,21 @@ class RaftNode:
         below = min(below, self.applied + 1)
         self.log.compact(below)
 
-    def release_memory(self, keep: int) -> None:
+    def release_memory(self, keep: int, keep_bytes: int | None = None) -> None:
         """Let the log drop from memory all but the newest `keep` of the entries that are both applied and
-        persisted here (its stable reader gives them back); a no-op for a log without one."""
-        self.log.release(min(self.applied, self._unstable_from - 1) + 1 - keep)
+        persisted here (its stable reader gives them back), and more of those while the entries in memory hold
+        over `keep_bytes` of data (large writes); a no-op for a log without one."""
+        log = self.log
+        limit = min(self.applied, self._unstable_from - 1)
+        below = limit + 1 - keep
+        if keep_bytes is not None and log.held_bytes > keep_bytes and log.stable is not None:
+            below = max(below, log.offset)
+            entries, offset = log.entries, log.offset
+            held = log.held_bytes - sum(len(e.data) for e in entries[:below - offset])
+            while held > keep_bytes and below <= limit:
+                held -= len(entries[below - offset].data)
+                below += 1
+        log.release(below)
 
     def step(self, m: Message) -> None:
         if m.term > self.term:
