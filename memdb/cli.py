@@ -83,7 +83,7 @@ def cluster_status(args: argparse.Namespace) -> int:
         print(json.dumps(status, indent=2))
         return 0
     cols = ("name", "zone", "kind", "shard", "role", "host", "port", "pid", "alive", "applied_index", "lag",
-            "fsync_ms", "commit_ms", "log_first", "snapshot")
+            "fsync_ms", "commit_ms", "loop_max_ms", "log_first", "snapshot")
     rows = [[("" if r.get(c) is None else str(r.get(c))) for c in cols] for r in status["nodes"]]
     widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(cols)]
     print("  ".join(c.ljust(w) for c, w in zip(cols, widths)))

@@ -355,6 +355,9 @@ def node_status(plan: ClusterPlan) -> dict:
                     row["fsync_ms"] = round(counters["fsync_us"] / counters["fsyncs"] / 1000, 2)
                 if counters.get("committed_waiters"):
                     row["commit_ms"] = round(counters["commit_wait_us"] / counters["committed_waiters"] / 1000, 2)
+                # The longest its event loop was held past a Raft tick: past an election timeout, a leader is
+                # deposed (a slow disk, a huge write, a starved CPU).
+                row["loop_max_ms"] = round(counters.get("tick_late_max_us", 0) / 1000, 1)
             except Exception as exc:   # noqa: BLE001 - report, don't crash the status table
                 row["error"] = str(exc)[:80]
         elif alive and node.kind == "data":

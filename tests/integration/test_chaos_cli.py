@@ -90,6 +90,9 @@ def test_kill_pause_restart_and_status(cluster):
     # the txlog leader's averages: an LMDB commit, and an append's wait for its majority
     leader = next(r for r in status(cluster)["nodes"] if r["kind"] == "txlog" and r["role"] == "leader")
     assert leader["fsync_ms"] > 0 and leader["commit_ms"] > 0, leader
+    # every txlog node reports the longest its loop was held past a tick (txlog Status tick_late_max_us)
+    assert all(isinstance(r["loop_max_ms"], float) and r["loop_max_ms"] >= 0
+               for r in status(cluster)["nodes"] if r["kind"] == "txlog"), leader
     assert 1 <= leader["logs"]["shard0"]["entries_in_memory"] <= 512, leader
     memdb(cluster, "chaos", "pause", "txlog-c")
     assert status(cluster)["faults"]["paused"] == ["txlog-c"]
