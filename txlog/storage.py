@@ -26,8 +26,9 @@ the next), and raises StorageCorrupt; the later record is found by its generatio
 cannot hide it. Replaying is a checkpoint, so each record reaches LMDB once. The driver's persister calls
 `save()` one batch at a time, on the event loop's thread, or on its disk thread when the save is `heavy` (a large
 record, or one that starts a checkpoint), and sends the messages that depend on what it wrote only after it returns.
-A lock serializes the store's methods, so the loop may read entries back or close the store meanwhile. A hard state whose only change is the commit index is not written on its own (see
-txlog/server.py): the stored commit may lag, never lead, the stored log.
+A lock serializes the store's methods, so the loop may read entries back or close the store meanwhile. A hard state
+whose only change is the commit index is not written on its own (see txlog/server.py): the stored commit may lag,
+never lead, the stored log.
 
 Write-ahead zeros: a commit whose pages land past the end of the file grows it, and its fdatasync then also has
 to write the file's new size and block allocation. The log only grows, so nearly every commit did. A checkpoint
@@ -72,8 +73,7 @@ WAL_FILE = "wal"
 WAL_CHUNK_BYTES = 1 << 20          # zeros kept written past the WAL's write offset
 CHECKPOINT_BYTES = 1 << 20         # fold the WAL into LMDB once it holds this much (~400 append batches of 2.5 KB)
 HEAVY_SAVE_BYTES = 256 << 10       # a save at least this large is `heavy` (the server runs it off its event loop)
-_WAL_ENTRY_OVERHEAD = 12           # _WAL_ENTRY.size
-_WAL_GROUP_OVERHEAD = 128          # a group's name, vote and fixed fields, at most (names and votes are short)
+_WAL_GROUP_OVERHEAD = 128          # a group's vote and fixed fields in a WAL record, at most (votes are node ids)
 
 _ENTRY_HEADER = struct.Struct(">IQ")        # crc32, term
 _HARD_STATE = struct.Struct(">IQQ")         # crc32, term, commit
@@ -467,7 +467,7 @@ class Storage:
         1 MiB of small batches, 0.1-0.3 s after a 20 MB write, longer than a Raft election timeout). The size is
         an upper bound, so a save that will checkpoint is always heavy."""
         size = _WAL_HEADER.size + sum(
-            _WAL_GROUP_OVERHEAD + len(w.log) + sum(len(e.data) + _WAL_ENTRY_OVERHEAD for e in w.entries)
+            _WAL_GROUP_OVERHEAD + len(w.log) + sum(len(e.data) + _WAL_ENTRY.size for e in w.entries)
             for w in writes)
         return size >= HEAVY_SAVE_BYTES or self._wal_offset + size >= CHECKPOINT_BYTES
 

@@ -12,7 +12,6 @@ from txlog.raft.core import Entry, Message, MessageType
 from txlog.server import _frame_parts, _raft_batch_parts, _tail_response_parts, _to_proto, _varint
 
 u64 = st.integers(min_value=0, max_value=2 ** 64 - 1)
-small = st.integers(min_value=0, max_value=300)
 names = st.text(min_size=0, max_size=12)
 record_bytes = st.one_of(
     st.just(b""),                                                    # Raft's own empty entry: a NOOP record
