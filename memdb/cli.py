@@ -221,7 +221,13 @@ def main(argv: list[str] | None = None) -> int:
         args.explicit_layout = args.base_port is not None or args.shards is not None
         args.base_port = 7000 if args.base_port is None else args.base_port
         args.shards = 1 if args.shards is None else args.shards
-    return args.func(args)
+    try:
+        return args.func(args)
+    except BrokenPipeError:
+        # `memdb cluster status | head`: the reader left; say nothing more (as Unix tools do), and do not let the
+        # interpreter's final flush of stdout raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":

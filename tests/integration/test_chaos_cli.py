@@ -90,6 +90,12 @@ def test_kill_pause_restart_and_status(cluster):
     # the txlog leader's averages: an LMDB commit, and an append's wait for its majority
     leader = next(r for r in status(cluster)["nodes"] if r["kind"] == "txlog" and r["role"] == "leader")
     assert leader["fsync_ms"] > 0 and leader["commit_ms"] > 0, leader
+    # the table, to a reader that left before it was written (`| true`, as `| head` does once it has its lines):
+    # no traceback
+    piped = subprocess.run(f"{sys.executable} -m memdb.cli cluster status --dir {cluster.plan.directory} | true",
+                           shell=True, capture_output=True, text=True, timeout=60)
+    assert piped.stderr == "", piped.stderr
+    assert "loop_max_ms" in memdb(cluster, "cluster", "status").stdout.splitlines()[0]
     # every txlog node reports the longest its loop was held past a tick (txlog Status tick_late_max_us)
     assert all(isinstance(r["loop_max_ms"], float) and r["loop_max_ms"] >= 0
                for r in status(cluster)["nodes"] if r["kind"] == "txlog"), leader
