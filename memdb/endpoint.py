@@ -59,7 +59,7 @@ class Endpoint:
 
     @staticmethod
     async def _ask(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> tuple[int, int] | None:
-        writer.write(b"*2\r\n$4\r\nINFO\r\n$11\r\nreplication\r\n")
+        runtime.write(writer, b"*2\r\n$4\r\nINFO\r\n$11\r\nreplication\r\n")
         header = await asyncio.wait_for(reader.readline(), 0.5)
         if not header:
             raise ConnectionResetError("the node closed the connection")
@@ -142,7 +142,7 @@ class Endpoint:
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     while data := await reader.read(65536):
-        writer.write(data)
+        runtime.write(writer, data)
         await writer.drain()
     writer.close()
     raise ConnectionResetError("peer closed")   # ends the other direction too

@@ -1,5 +1,5 @@
-"""How memdb's small asyncio programs (endpoint, zone proxy) run: uvloop when present, Ctrl-C ends quietly; the
-cyclic garbage collector's settings for a long-running data node; and a done callback for futures nobody awaits."""
+"""How memdb's small asyncio programs (endpoint, zone proxy) run: uvloop when present, Ctrl-C ends quietly, and
+writes to a connection the peer reset fail the same way on either loop; the cyclic garbage collector's settings for a long-running data node; and a done callback for futures nobody awaits."""
 import asyncio
 import gc
 from typing import Coroutine
@@ -15,6 +15,15 @@ def run(main: Coroutine) -> None:
         asyncio.run(main)
     except KeyboardInterrupt:
         pass
+
+
+def write(writer: asyncio.StreamWriter, data: bytes) -> None:
+    """writer.write, raising ConnectionResetError if the transport is already closed: uvloop closes a transport
+    the peer reset (a killed process) and raises RuntimeError on the next write, where asyncio's own loop drops
+    the bytes; the callers handle a reset connection, not a RuntimeError (the endpoint's poller died of one)."""
+    if writer.is_closing():
+        raise ConnectionResetError("the connection was closed or reset")
+    writer.write(data)
 
 
 # Allocations (minus deallocations) between young-generation collections; CPython's default is 700.

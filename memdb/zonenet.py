@@ -118,7 +118,7 @@ class ZoneNet:
                 wait = due - loop.time()
                 if wait > 0:
                     await asyncio.sleep(wait)
-                writer.write(data)
+                runtime.write(writer, data)
                 await writer.drain()
 
         deliverer = asyncio.ensure_future(deliver())

@@ -4,6 +4,11 @@ none is seen (a slow INFO answer must not cut every client off)."""
 from __future__ import annotations
 
 import asyncio
+import socket
+import struct
+
+import pytest
+import uvloop
 
 from memdb.endpoint import Endpoint
 
@@ -92,6 +97,12 @@ class _Node:
         for writer in self._writers:
             writer.close()
 
+    def reset_connections(self) -> None:
+        """What a node killed with unread bytes in its socket does: RST, not FIN."""
+        for writer in self._writers:
+            writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            writer.transport.abort()
+
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
         self._writers.append(writer)
@@ -110,7 +121,7 @@ class _Node:
             pass
 
 
-def _with_node(test) -> None:
+def _with_node(test, loop_factory=asyncio.new_event_loop) -> None:
     async def body():
         node = _Node()
         address = await node.start()
@@ -119,7 +130,8 @@ def _with_node(test) -> None:
         finally:
             node.drop_connections()
             node.server.close()
-    asyncio.run(body())
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        runner.run(body())
 
 
 def test_questions_to_a_node_share_one_connection():
@@ -138,6 +150,19 @@ def test_a_connection_closed_by_a_restart_is_replaced_within_the_same_question()
         assert await endpoint._ask_role(address) == (2, 1)     # answered, not None until the next poll
         assert node.connections == 2
     _with_node(test)
+
+
+@pytest.mark.parametrize("loop_factory", [asyncio.new_event_loop, uvloop.new_event_loop], ids=["asyncio", "uvloop"])
+def test_a_connection_reset_by_a_killed_node_is_replaced_within_the_same_question(loop_factory):
+    # uvloop (what the endpoint runs on) closes a transport the peer reset and then raises RuntimeError on a
+    # write to it, where asyncio's loop drops the write: the question must see a reset connection either way.
+    async def test(node, endpoint, address):
+        assert await endpoint._ask_role(address) == (1, 1)
+        node.reset_connections()
+        await asyncio.sleep(0.05)             # the reset reaches the endpoint's side and closes its transport
+        assert await endpoint._ask_role(address) == (2, 1)
+        assert node.connections == 2
+    _with_node(test, loop_factory)
 
 
 def test_a_silent_node_costs_one_timeout_not_two():
