@@ -181,8 +181,8 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--no-zone-proxies", action="store_true",
                     help="connect zones directly (faster; `memdb chaos` network faults then do nothing)")
     up.add_argument("--snapshot-every", type=int, default=lc.SNAPSHOT_EVERY_ENTRIES,
-                    help="replicas snapshot the shard into DIR/snapshots every this many applied writes, then "
-                         "trim the log; 0: never, so the log is never trimmed (a new cluster only; default %(default)s)")
+                    help="replicas snapshot the shard into DIR/snapshots every this many applied writes (the "
+                         "primary, after twice as many without one), then trim the log; 0: never, so the log is never trimmed (a new cluster only; default %(default)s)")
     up.add_argument("--grpc-tls-dir", default=None,
                     help="serve the data nodes' gRPC API over TLS with server.crt/server.key from this directory "
                          "(and require client certificates signed by its client-ca.crt, if present)")

@@ -76,7 +76,8 @@ class ClusterPlan:
     # False: no zone proxies, every process reaches every other directly (a faster cluster for benchmarks; the
     # network faults of `memdb chaos` then have nothing to act on).
     zone_proxies: bool = True
-    # Data nodes share <directory>/snapshots; replicas write one every this many applied writes, then trim the log.
+    # Data nodes share <directory>/snapshots; replicas write one every this many applied writes (the primary after
+    # twice as many without one), then trim the log.
     snapshot_every: int = SNAPSHOT_EVERY_ENTRIES
 
     @classmethod

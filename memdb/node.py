@@ -22,8 +22,8 @@ Lease: the primary's lease runs until (send time of its latest acknowledged appe
 appends LeaseRenew every renew_ms. A replica claims only after lease_ms + margin_ms without any entry of the
 current epoch, so the old primary's lease has ended before a new primary can exist.
 Snapshots (memdb/snapshot.py): a replica forks a child that writes `replicated_state()` every snapshot_every applied
-writes, then trims the log; a node starts from the newest snapshot, and reloads one if the tail says it fell below
-the trim.
+writes, then trims the log (the primary does, only when no replica has for twice as long); a node starts from the
+newest snapshot, and reloads one if the tail says it fell below the trim.
 """
 from __future__ import annotations
 
@@ -71,6 +71,9 @@ class Role(enum.Enum):
 
 
 DEFAULT_LOG_INFLIGHT = 1
+# The primary snapshots only when no other node has for this many snapshot intervals (a shard with no live
+# replica): its fork and the copy-on-write after it would slow every write, as Redis's BGSAVE does a primary's.
+PRIMARY_SNAPSHOT_AFTER = 2
 # command spec name -> (the command's name: "client|list" -> "client", its NODE_COMMANDS handler or None, whether
 # it goes through the log); filled on first use (_route), so execute() does one dict lookup per command for these
 _ROUTES: dict[str, tuple[str, Callable | None, bool]] = {}
@@ -178,7 +181,8 @@ class DataNode:
         self.stats = {"writes_submitted": 0, "writes_failed": 0, "claims_won": 0, "claims_lost": 0,
                       "fenced_entries_skipped": 0, "snapshots_written": 0, "snapshot_failures": 0,
                       "snapshots_loaded": 0, "log_trimmed_below": 0}
-        # Snapshots (memdb/snapshot.py): written by replicas, read at start and when the tail falls below a trim.
+        # Snapshots (memdb/snapshot.py): written by replicas (or a lone primary), read at start and when the tail
+        # falls below a trim.
         self.snapshots = SnapshotStore(config.snapshot_dir, config.shard) if config.snapshot_dir else None
         self.snapshot_index = 0                  # the newest snapshot this node wrote or loaded
         self._snapshot_base = (0, 0)             # (applied_entries, snapshot index) the count to the next starts at
@@ -436,7 +440,8 @@ class DataNode:
             self._applied_changed.set()
             self._applied_changed = asyncio.Event()
             if self.snapshots is not None and self.config.snapshot_every and \
-                    self.applied_entries - self._snapshot_base[0] >= self.config.snapshot_every:
+                    self.applied_entries - self._snapshot_base[0] >= self.config.snapshot_every * (
+                        PRIMARY_SNAPSHOT_AFTER if self.role is Role.PRIMARY else 1):
                 self._maybe_snapshot()
 
     def _apply_record(self, record: tpb.LogRecord) -> None:
@@ -628,9 +633,11 @@ class DataNode:
                 self._retry_parked(p)
 
     def _maybe_snapshot(self) -> None:
-        """Fork a child that writes the state as of now, if this node is a replica and no other replica has just
-        written one or is writing one."""
-        if self.role is not Role.REPLICA or self._snapshot_child is not None:
+        """Fork a child that writes the state as of now, unless another node has just written one or is writing
+        one. A replica is asked every snapshot_every applied writes, the primary only after PRIMARY_SNAPSHOT_AFTER
+        times as many: by then a live replica has written one, so the primary writes one only for a shard without
+        a replica, whose log would otherwise never be trimmed."""
+        if self._snapshot_child is not None:
             return
         newest = self.snapshots.newest_index()
         lock = self.snapshots.try_lock() if newest <= self._snapshot_base[1] else None
@@ -1290,7 +1297,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                                          "it signed (mutual TLS)")
     group.add_argument("--snapshot-dir", default="",
                        help="the shard's snapshot store, a directory shared by its data nodes: start from the newest "
-                            "snapshot there; replicas write snapshots and then trim the log (default: none)")
+                            "snapshot there; replicas (or a primary without one) write snapshots and then trim the log "
+                            "(default: none)")
     group.add_argument("--snapshot-every", type=int, default=SNAPSHOT_EVERY_ENTRIES,
                        help="applied writes between snapshots; 0: write none (default %(default)s)")
 

@@ -3,9 +3,10 @@
 Theory of operation
 -------------------
 A snapshot is everything applying the log up to index i builds (the keyspace, the epoch and primary, the
-exactly-once table...), taken by a replica, never by the primary. The replica forks: the child writes the state
-as it was at the fork (copy-on-write, as Redis's BGSAVE) while the parent goes on applying and serving. Once
-the file is durable, the replica asks the txlog to trim below the oldest snapshot kept (KEEP_SNAPSHOTS), less
+exactly-once table...), taken by a replica, or by the primary when no replica has written one for twice the
+interval (a shard with no live replica; memdb/node.py's PRIMARY_SNAPSHOT_AFTER). The node forks: the child writes the
+state as it was at the fork (copy-on-write, as Redis's BGSAVE) while the parent goes on applying and serving. Once
+the file is durable, the node asks the txlog to trim below the oldest snapshot kept (KEEP_SNAPSHOTS), less
 TRIM_MARGIN_RECORDS, so a node can still start if the newest snapshot turns out unreadable; the txlog trims no
 further than every txlog node already holds.
 
@@ -132,7 +133,7 @@ class SnapshotStore:
             gc.enable()
 
     def try_lock(self) -> int | None:
-        """An exclusive lock on the store, so two replicas do not snapshot at once: a file descriptor to close
+        """An exclusive lock on the store, so two nodes do not snapshot at once: a file descriptor to close
         (or to hand to a child, which then holds it until it exits), or None if another holds it."""
         fd = os.open(os.path.join(self.directory, f".{self.shard}.lock"), os.O_RDWR | os.O_CREAT, 0o644)
         try:

@@ -184,3 +184,41 @@ def test_a_snapshot_holds_exactly_the_log_replayed_up_to_its_index(tmp_path):
         assert ours and ours == replay_in_fresh_process(c, snapshot.index)
     finally:
         c.stop()
+
+
+def test_a_primary_without_a_live_replica_snapshots_and_trims_the_log(cluster):
+    """With no replica to write snapshots (both down, or none configured) the primary writes them once nobody has
+    for PRIMARY_SNAPSHOT_AFTER intervals, so the log is still trimmed; then every node starts from a snapshot."""
+    primary = cluster.primary()
+    replicas = [n.name for n in cluster.data_nodes() if n.name != primary]
+    for name in replicas:
+        cluster.kill(name)
+    p = cluster.client(primary)
+    written = 0
+
+    def write_and_check_trim() -> bool:
+        nonlocal written
+        for i in range(written, written + 100):      # one log record each (a pipeline's would share one)
+            assert p.set(f"lone:{i}", i)
+        written += 100
+        return min(log_first_indexes(cluster)) > 1
+    wait_for(write_and_check_trim, 60, "the log to be trimmed with both replicas down")
+    assert txlog_info(cluster, primary)["snapshots_written"] >= 2
+    assert txlog_info(cluster, primary)["snapshot_failures"] == 0
+
+    cluster.kill(primary)
+    cluster.restart(primary)
+    assert cluster.primary(timeout_s=30) == primary
+    assert txlog_info(cluster, primary)["snapshots_loaded"] == 1
+    p = cluster.client(primary)
+    assert p.mget([f"lone:{i}" for i in range(written)]) == [str(i).encode() for i in range(written)]
+    # The replicas stopped below the trim: they start from the newest snapshot too and catch up.
+    for name in replicas:
+        cluster.restart(name)
+    applied = txlog_info(cluster, primary)["applied_index"]
+    expected = dump_over_resp(p)
+    for name in replicas:
+        wait_for(lambda: cluster.role(name) is not None, 30, f"{name} to serve")
+        wait_caught_up(cluster, name, applied)
+        assert txlog_info(cluster, name)["snapshots_loaded"] >= 1
+        assert dump_over_resp(cluster.client(name)) == expected, name
