@@ -17,7 +17,8 @@ crash at any point leaves either the old or the new state). Why not an LMDB tran
 commit flushes twice (data pages, then the meta page), and three nodes doing that on one disk cost 0.44-0.49 ms a
 commit against 0.20 ms for one append + fdatasync (bench/README.md, session 10). A checkpoint runs once the WAL
 holds CHECKPOINT_BYTES, before anything reads LMDB for entries still pending, and on close; it stores the WAL's
-next generation in the same transaction, and the WAL starts over at offset 0 with that generation.
+next generation (a random number, `_new_generation`) in the same transaction, and the WAL starts over at offset 0
+with that generation.
 Opening replays the records of the stored generation, from offset 0 to the first that is not whole (a record is
 [crc32 | length | generation | payload], the crc covering the rest): records of an older generation are already
 in LMDB, a record cut short by a crash was never acknowledged. An invalid record with a valid one of the same
@@ -158,6 +159,16 @@ def _decode_wal_payload(payload: bytes) -> list["GroupWrite"]:
     return writes
 
 
+def _new_generation(old: int = 0) -> int:
+    """A random WAL generation (not 0, not `old`). Clients choose the bytes of their entries, and stale records
+    stay in the WAL past its write offset: a value embedding a record of a generation a client could guess
+    (they used to count up from 1) would be replayed after a crash as this node's own save."""
+    while True:
+        generation = int.from_bytes(os.urandom(8), "big")
+        if generation not in (0, old):
+            return generation
+
+
 def _wal_record(generation: int, payload: bytes) -> bytes:
     rest = _WAL_HEADER.pack(0, len(payload), generation)[4:]
     return struct.pack(">I", zlib.crc32(payload, zlib.crc32(rest))) + rest + payload
@@ -241,7 +252,7 @@ class Storage:
             self._data_fd = os.open(data_file, os.O_WRONLY | os.O_CLOEXEC)
             # Logs marked recovering in LMDB; a checkpoint touches a mark only when the state differs.
             self._recovering = self._read_recovering_marks(logs)
-            self._wal_gen = 1 if raw_gen is None else _INDEX.unpack(raw_gen)[0]
+            self._wal_gen = _new_generation() if raw_gen is None else _INDEX.unpack(raw_gen)[0]
             self._pending: list[GroupWrite] = self._open_wal(must_exist=raw_gen is not None)
             if raw_gen is None:      # a new store, or one written before the WAL: from now on the WAL must exist
                 with self.env.begin(write=True) as txn:
@@ -307,7 +318,7 @@ class Storage:
                                      f"passes its checksum but cannot be read ({exc})") from exc
         # Not whole at `at`: cut short by a crash, unless a whole record follows (see the module docstring).
         # Looked for anywhere after it by its generation field, so a damaged length field hides nothing.
-        marker = _INDEX.pack(self._wal_gen)           # never all zeros (generations start at 1), as free space is
+        marker = _INDEX.pack(self._wal_gen)           # never all zeros (no generation is 0), as free space is
         hit = data.find(marker, at + _WAL_GEN_AT + 1)
         while hit >= 0:
             if self._wal_record_at(data, hit - _WAL_GEN_AT) is not None:
@@ -347,14 +358,15 @@ class Storage:
                 txn.put(_recovering_key(log_name), b"", db=self._meta)
             for log_name in self._recovering - recovering:
                 txn.delete(_recovering_key(log_name), db=self._meta)
-            txn.put(b"wal_gen", _INDEX.pack(self._wal_gen + 1), db=self._meta)
+            next_gen = _new_generation(self._wal_gen)
+            txn.put(b"wal_gen", _INDEX.pack(next_gen), db=self._meta)
         self._recovering = recovering       # committed
         elapsed_us = int(1e6 * (time.perf_counter() - started))
         self.stats["checkpoints"] += 1
         self.stats["checkpoint_saves"] += len(self._pending)
         self.stats["checkpoint_us"] += elapsed_us
         self.stats["checkpoint_max_us"] = max(self.stats["checkpoint_max_us"], elapsed_us)
-        self._wal_gen += 1
+        self._wal_gen = next_gen
         self._wal_offset = 0
         self._pending = []
         self._pending_low = {}

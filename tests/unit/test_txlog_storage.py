@@ -387,6 +387,30 @@ def test_records_of_an_older_generation_are_never_replayed(path):
     s.close()
 
 
+def test_a_record_crafted_inside_a_value_is_never_replayed(path):
+    """A client controls the data of its entries, and the WAL keeps stale records past its write offset after a
+    checkpoint. A value embedding a whole record for the WAL's next generation, placed where the next
+    generation's records end, must not be replayed after a crash: nobody can know the next generation."""
+    s = reopen(path)
+    # The format is public; the next generation is what an attacker would guess (they used to count up from 1).
+    injected = [GroupWrite("shard0", HardState(99, "evil", 0), [Entry(1, 2, b"injected")])]
+    crafted = b"".join(storage_module._wal_record(s._wal_gen + k, storage_module._encode_wal_payload(injected))
+                       for k in range(1, 3))
+    s.save([GroupWrite("shard0", HardState(1, "", 0), [Entry(1, 1, b"pad" + crafted)])])
+    at = wal_bytes(path).find(crafted)
+    s.checkpoint()                                     # the WAL starts over at 0; the value stays behind it
+    filler = next(b"f" * n for n in range(at) if len(storage_module._wal_record(
+        s._wal_gen, storage_module._encode_wal_payload([GroupWrite("shard0", None, [Entry(1, 2, b"f" * n)])]))) == at)
+    s.save([GroupWrite("shard0", None, [Entry(1, 2, filler)])])
+    assert s._wal_offset == at, "the crafted records sit right where the real ones end"
+    crash(s)
+    s = reopen(path)
+    hs, log = s.load("shard0")
+    assert hs == HardState(1, "", 0)
+    assert [(e.index, e.data) for e in log.entries] == [(1, b"pad" + crafted), (2, filler)]
+    s.close()
+
+
 def test_a_checkpoint_starts_when_the_wal_is_full_and_reads_see_pending_saves(path, monkeypatch):
     monkeypatch.setattr(storage_module, "CHECKPOINT_BYTES", 3000)
     s = reopen(path)
