@@ -47,7 +47,9 @@ def cluster_up(args: argparse.Namespace) -> int:
         print(f"  {node.name:<14}  {node.address}  zone {node.zone}  {node.shard}")
     print(f"  txlog:          {', '.join(plan.txlog_addresses())}")
     if plan.grpc_tls_dir:
-        print(f"  gRPC TLS:       certificates from {plan.grpc_tls_dir}")
+        print(f"  TLS:            gRPC and RESP, certificates from {plan.grpc_tls_dir}")
+        for node in plan.by_kind("data"):
+            print(f"  {node.name:<14}  RESP over TLS on {lc.HOST}:{plan.tls_port(node)}")
     print(f"  status:         memdb cluster status --dir {args.dir}")
     if args.detach:
         print(f"  stop:           memdb cluster down --dir {args.dir}")
@@ -184,8 +186,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="replicas snapshot the shard into DIR/snapshots every this many applied writes (the "
                          "primary, after twice as many without one), then trim the log; 0: never, so the log is never trimmed (a new cluster only; default %(default)s)")
     up.add_argument("--grpc-tls-dir", default=None,
-                    help="serve the data nodes' gRPC API over TLS with server.crt/server.key from this directory "
-                         "(and require client certificates signed by its client-ca.crt, if present)")
+                    help="serve the data nodes' gRPC API over TLS, and RESP over TLS on port + 110, with "
+                         "server.crt/server.key from this directory (and require client certificates signed by its "
+                         "client-ca.crt, if present)")
     up.set_defaults(func=cluster_up)
     status = csub.add_parser("status", help="every node's role, ports, pid and progress")
     status.add_argument("--dir", default="memdb-data")

@@ -80,6 +80,7 @@ _PARAMS = [
     Param("lfu-decay-time", 1, "int", 0, INT_MAX, honoured=True),
     Param("databases", 16, "int", 1, INT_MAX, immutable=True),
     Param("port", 6379, "int", 0, 65535, immutable=True),
+    Param("tls-port", 0, "int", 0, 65535, immutable=True),
     Param("bind", "", "string", immutable=True),
     Param("cluster-enabled", "no", "bool", immutable=True),
     Param("tcp-keepalive", 300, "int", 0, INT_MAX),

@@ -31,6 +31,8 @@ from memdb.snapshot import SNAPSHOT_EVERY_ENTRIES
 
 ZONES = ("a", "b", "c")
 HOST = "127.0.0.1"
+# A data node's RESP-over-TLS port is its port + this: base+120.., past the zone proxies' routes (base+100..111).
+TLS_PORT_OFFSET = 110
 
 
 @dataclasses.dataclass
@@ -112,13 +114,21 @@ class ClusterPlan:
         route = next(r for r in self.routes if r.src == zone and r.target == target.name)
         return f"{HOST}:{route.port}+{route.wire_port}" if route.wire_port else f"{HOST}:{route.port}"
 
-    def grpc_tls_arguments(self) -> list[str]:
+    def tls_port(self, node: NodePlan) -> int:
+        """A data node's RESP-over-TLS port, served when the cluster has TLS certificates (else 0)."""
+        return node.port + TLS_PORT_OFFSET if self.grpc_tls_dir and node.kind == "data" else 0
+
+    def tls_arguments(self, node: NodePlan) -> list[str]:
+        """The gRPC API over TLS, and RESP over TLS on tls_port next to the plaintext port, with the same
+        certificate; with a client-ca.crt both require client certificates it signed."""
         if not self.grpc_tls_dir:
             return []
         cert, key, client_ca = (os.path.join(self.grpc_tls_dir, f) for f in ("server.crt", "server.key",
                                                                             "client-ca.crt"))
-        return ["--grpc-tls-cert", cert, "--grpc-tls-key", key] + (
-            ["--grpc-tls-ca", client_ca] if os.path.exists(client_ca) else [])
+        mutual = os.path.exists(client_ca)
+        return ["--grpc-tls-cert", cert, "--grpc-tls-key", key] + (["--grpc-tls-ca", client_ca] if mutual else []) \
+            + ["--tls-port", str(self.tls_port(node)), "--tls-cert-file", cert, "--tls-key-file", key] \
+            + (["--tls-ca-cert-file", client_ca] if mutual else [])
 
     def path(self, *parts: str) -> str:
         return os.path.join(self.directory, *parts)
@@ -174,7 +184,7 @@ class ClusterPlan:
             return [py, "-m", "memdb.server", "--host", HOST, "--port", str(node.port), "--node-id", node.name,
                     "--zone", node.zone, "--shard", node.shard, "--role", role,
                     "--topology", self.path("topology.json"), "--grpc-port", str(node.grpc_port),
-                    "--txlog", ",".join(self.txlog_addresses(node.zone)), *self.grpc_tls_arguments(),
+                    "--txlog", ",".join(self.txlog_addresses(node.zone)), *self.tls_arguments(node),
                     "--snapshot-dir", self.path("snapshots"), "--snapshot-every", str(self.snapshot_every)]
         if node.kind == "zonenet":
             routes = [a for r in self.routes if r.src == node.zone

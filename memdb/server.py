@@ -42,6 +42,7 @@ import logging
 import os
 import platform
 import socket
+import ssl
 import sys
 import time
 from typing import Any, Awaitable, Callable, Iterable, Mapping, Protocol
@@ -432,16 +433,34 @@ class Stats:
         self.last_sample_commands = 0
 
 
+def tls_context(cert_file: str, key_file: str, ca_cert_file: str = "", auth_clients: str = "yes") -> ssl.SSLContext:
+    """A server context as Redis's tls-* options make one: the certificate chain and key; with a CA file, clients
+    must present a certificate it signed (auth_clients "yes", Redis's default), may ("optional") or need not
+    ("no"). TLS 1.2 at least."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(cert_file, key_file)
+    if ca_cert_file:
+        context.load_verify_locations(ca_cert_file)
+        context.verify_mode = {"yes": ssl.CERT_REQUIRED, "optional": ssl.CERT_OPTIONAL,
+                               "no": ssl.CERT_NONE}[auth_clients]
+    return context
+
+
 class RespServer:
-    """RESP front end of one node. `await start()` binds; `port` is the bound port (pass port=0 for any)."""
+    """RESP front end of one node. `await start()` binds; `port` is the bound port (pass port=0 for any). With
+    `tls` (a server SSLContext) the same commands are also served over TLS on `tls_port` (0: any free port)."""
 
     def __init__(self, executor: CommandExecutor, host: str = "127.0.0.1", port: int = 6379, *,
+                 tls: ssl.SSLContext | None = None, tls_port: int = 0,
                  config: Config | None = None, limits: ServerLimits | None = None,
                  command_table: Mapping[str, CommandSpec] | None = None,
                  max_multibulk_len: int = 1024 * 1024):
         self.executor = executor
         self.host = host
         self.port = port
+        self.tls = tls
+        self.tls_port = tls_port if tls is not None else 0
         self.config = config or Config()
         self.limits = limits or ServerLimits()
         self.max_multibulk_len = max_multibulk_len
@@ -454,6 +473,7 @@ class RespServer:
         self._connection_command: dict[bytes, tuple[CommandSpec, Callable] | None] = {}   # by spelling, cached
         self._next_client_id = 0
         self._server: asyncio.AbstractServer | None = None
+        self._tls_server: asyncio.AbstractServer | None = None
         self._timer: asyncio.TimerHandle | None = None
         self.pubsub = PubSub()
         self.connection_commands = ConnectionCommands(self).table()
@@ -474,6 +494,11 @@ class RespServer:
         sock = self._server.sockets[0]
         self.port = sock.getsockname()[1]
         self.config.set_internal("port", self.port)
+        if self.tls is not None:
+            self._tls_server = await loop.create_server(lambda: ClientConnection(self), self.host, self.tls_port,
+                                                        ssl=self.tls, reuse_address=True, backlog=511)
+            self.tls_port = self._tls_server.sockets[0].getsockname()[1]
+            self.config.set_internal("tls-port", self.tls_port)
         self.started_monotonic = time.monotonic()
         self.stats.last_sample_s = self.started_monotonic
         self._timer = loop.call_later(0.1, self._tick)
@@ -482,10 +507,13 @@ class RespServer:
         if self._timer is not None:
             self._timer.cancel()
         if self._server is not None:
-            self._server.close()
+            listeners = [s for s in (self._server, self._tls_server) if s is not None]
+            for listener in listeners:
+                listener.close()
             for conn in list(self.clients.values()):
                 conn.kill()
-            await self._server.wait_closed()
+            for listener in listeners:
+                await listener.wait_closed()
 
     def _tick(self) -> None:
         """Every 100 ms: sample ops/sec (INFO instantaneous_ops_per_sec) and close idle clients (`timeout`)."""
@@ -1211,19 +1239,29 @@ def make_arg_parser() -> argparse.ArgumentParser:
     parser.add_argument("--maxclients", type=int, default=10000)
     parser.add_argument("--proto-max-bulk-len", type=int, default=512 * 1024 * 1024)
     parser.add_argument("--log-level", default="INFO")
+    tls = parser.add_argument_group("RESP over TLS (Redis's options; the plaintext --port stays open)")
+    tls.add_argument("--tls-port", type=int, default=None, help="serve RESP over TLS on this port too (0: any)")
+    tls.add_argument("--tls-cert-file", default="", help="PEM certificate chain")
+    tls.add_argument("--tls-key-file", default="", help="PEM private key of --tls-cert-file")
+    tls.add_argument("--tls-ca-cert-file", default="", help="PEM CA for client certificates")
+    tls.add_argument("--tls-auth-clients", choices=("yes", "no", "optional"), default="yes",
+                     help="with --tls-ca-cert-file: clients must (yes), may (optional) or need not (no) present "
+                          "a certificate it signed (default %(default)s, as Redis)")
     add_node_arguments(parser)
     return parser
 
 
 async def serve(executor: CommandExecutor, host: str, port: int, config: Config | None = None,
-                ready: Callable[[RespServer], None] | None = None) -> None:
+                ready: Callable[[RespServer], None] | None = None, tls: ssl.SSLContext | None = None,
+                tls_port: int = 0) -> None:
     """Run the RESP server (and the node's own loops, if it has `run()`) until cancelled."""
-    server = RespServer(executor, host, port, config=config)
+    server = RespServer(executor, host, port, tls=tls, tls_port=tls_port, config=config)
     prepare = getattr(executor, "prepare", None)
     if prepare is not None:
         prepare()          # the node's state from disk (a snapshot) before any client can see the empty one
     await server.start()
-    log.info("memdb RESP server listening on %s:%d", host, server.port)
+    log.info("memdb RESP server listening on %s:%d%s", host, server.port,
+             f" (TLS on {server.tls_port})" if server.tls is not None else "")
     if ready is not None:
         ready(server)
     if hasattr(executor, "message_sink"):
@@ -1254,7 +1292,18 @@ def main(argv: Iterable[str] | None = None) -> None:
     # restart its poller threads in the child, where they abort on the descriptors the child closes. Set before
     # gRPC is first imported (by memdb.node, through make_arg_parser).
     os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
-    args = make_arg_parser().parse_args(list(argv) if argv is not None else None)
+    parser = make_arg_parser()
+    args = parser.parse_args(list(argv) if argv is not None else None)
+    tls = None
+    if args.tls_port is not None:
+        if not (args.tls_cert_file and args.tls_key_file):
+            parser.error("--tls-port needs --tls-cert-file and --tls-key-file")
+        try:
+            tls = tls_context(args.tls_cert_file, args.tls_key_file, args.tls_ca_cert_file, args.tls_auth_clients)
+        except (OSError, ssl.SSLError) as exc:
+            parser.error(f"cannot load the TLS certificate, key or CA: {exc}")
+    elif args.tls_cert_file or args.tls_key_file or args.tls_ca_cert_file:
+        parser.error("--tls-cert-file, --tls-key-file and --tls-ca-cert-file need --tls-port")
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     config = Config()
     config.set_internal("maxclients", args.maxclients)
@@ -1268,7 +1317,7 @@ def main(argv: Iterable[str] | None = None) -> None:
     async def run() -> None:
         node = build_node(args)
         tune_gc()
-        await serve(node, args.host, args.port, config)
+        await serve(node, args.host, args.port, config, tls=tls, tls_port=args.tls_port or 0)
 
     try:
         runner(run())

@@ -24,9 +24,9 @@ class RunningCluster:
     @staticmethod
     def _free_base_port() -> int:
         # base (endpoint), base+1..3 (txlog), base+4..6 (txlog wire), base+10.. (data nodes), base+100..111 (zone
-        # proxy routes, gRPC and wire)
+        # proxy routes, gRPC and wire), base+120.. (data nodes' RESP over TLS, with TLS)
         # Below the kernel's ephemeral range (32768+), so outgoing connections never take a planned port.
-        wanted = list(range(70)) + list(range(100, 112))   # base+50.. gRPC ports of data nodes
+        wanted = list(range(70)) + list(range(100, 112)) + list(range(120, 130))  # base+50.. gRPC ports of data nodes
         rng = random.Random()
         for _ in range(200):
             base = rng.randrange(10000, 32000 - 120, 10)

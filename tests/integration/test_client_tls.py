@@ -1,13 +1,17 @@
-"""The gRPC API over TLS, end to end: data nodes started with --grpc-tls-cert/--grpc-tls-key (via `memdb cluster
-up --grpc-tls-dir`'s plan), certificates from a throwaway CA made in the test. A client that trusts the CA works
-(primary and replica reads, pipelines); a plaintext client and a client that trusts another CA fail at once with
-a ConnectionError that says why; with client-ca.crt in the directory the nodes require client certificates."""
+"""The gRPC API and RESP over TLS, end to end: data nodes started with --grpc-tls-cert/--grpc-tls-key and
+--tls-port/--tls-cert-file/--tls-key-file (via `memdb cluster up --grpc-tls-dir`'s plan), certificates from a
+throwaway CA made in the test. A client that trusts the CA works (primary and replica reads, pipelines, redis-py on
+the TLS port); a plaintext client and a client that trusts another CA fail at once with a ConnectionError that
+says why; with client-ca.crt in the directory the nodes require client certificates."""
 import os
 import shutil
 import time
 
 import grpc
 import pytest
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from memdb.client import Client, ConnectionError
 from memdb.generated import memdb_pb2 as pb
@@ -60,6 +64,15 @@ def test_tls_client_works_and_misconfigured_clients_fail_clearly(tmp_path, pki):
         assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
         plain.close()
 
+        # RESP over TLS on each data node's TLS port, next to its plaintext port
+        tls_port = cluster.plan.tls_port(primary)
+        resp = redis.Redis(port=tls_port, ssl=True, ssl_ca_certs=os.path.join(pki, "ca.crt"), socket_timeout=5,
+                           retry=Retry(NoBackoff(), 0))
+        assert resp.get("tls-key") == b"v" and resp.incr("tls-n") == 3
+        assert resp.config_get("tls-port") == {"tls-port": str(tls_port)}
+        with pytest.raises(redis.ConnectionError):
+            redis.Redis(port=tls_port, socket_timeout=5, retry=Retry(NoBackoff(), 0)).ping()
+
         assert_fails_fast("does it serve TLS", seeds)
         assert_fails_fast("TLS handshake failed", seeds, root_certificates=read(pki, "other-ca.crt"))
         # the certificate names 127.0.0.1 and localhost; another name is refused
@@ -80,6 +93,13 @@ def test_mutual_tls(tmp_path, pki):
                     certificate_chain=read(pki, "client.crt")) as db:
             assert db.set("mtls", "yes") is True and db.get("mtls") == b"yes"
         assert_fails_fast("mutual TLS", seeds, root_certificates=read(pki, "ca.crt"))
+        tls_port = cluster.plan.tls_port(cluster.node(cluster.primary()))
+        resp_options = dict(port=tls_port, ssl=True, ssl_ca_certs=os.path.join(pki, "ca.crt"), socket_timeout=5,
+                            retry=Retry(NoBackoff(), 0))
+        with pytest.raises(redis.ConnectionError):
+            redis.Redis(**resp_options).ping()                      # RESP over TLS wants the certificate too
+        assert redis.Redis(**resp_options, ssl_certfile=os.path.join(pki, "client.crt"),
+                           ssl_keyfile=os.path.join(pki, "client.key")).get("mtls") == b"yes"
         assert_fails_fast("does it serve TLS", seeds)
     finally:
         cluster.stop()

@@ -84,11 +84,11 @@ def _resolve(future: asyncio.Future, reply: Any, exc: Exception | None) -> None:
 class ThreadedServer:
     """A RespServer on 127.0.0.1:<free port>, in its own uvloop event loop thread."""
 
-    def __init__(self, executor: Any, limits: ServerLimits | None = None):
+    def __init__(self, executor: Any, limits: ServerLimits | None = None, tls: Any = None):
         import uvloop
         self.executor = executor
         self.loop = uvloop.new_event_loop()
-        self.server = RespServer(executor, "127.0.0.1", 0, limits=limits)
+        self.server = RespServer(executor, "127.0.0.1", 0, limits=limits, tls=tls)
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
 
     def __enter__(self) -> "ThreadedServer":
