@@ -75,7 +75,7 @@ def data_info(cluster: RunningCluster, name: str) -> dict[str, str] | None:
 def txlog_commit(cluster: RunningCluster, name: str) -> tuple[str, int] | None:
     """(role, commit index) of shard0's log on a txlog node, or None if it does not answer."""
     try:
-        status = asyncio.run(lc.txlog_status(cluster.node(name).address))
+        status = asyncio.run(lc.txlog_status(cluster.node(name).address, cluster.plan.txlog_tls))
     except Exception:   # noqa: BLE001 - grpc raises several kinds for a dead or starting node
         return None
     for s in status.logs:

@@ -1,6 +1,7 @@
 """`memdb` command line: run and inspect a local three-zone cluster.
 
-  memdb cluster up [--dir DIR] [--base-port P] [--shards N] [--detach] [--grpc-tls-dir TLSDIR] [--no-zone-proxies]
+  memdb cluster up [--dir DIR] [--base-port P] [--shards N] [--detach] [--grpc-tls-dir TLSDIR]
+                   [--txlog-tls-dir TLSDIR] [--no-zone-proxies]
                    [--snapshot-every N]
   memdb cluster status [--dir DIR] [--json]
   memdb cluster down [--dir DIR]
@@ -23,7 +24,8 @@ def cluster_up(args: argparse.Namespace) -> int:
     plan = lc.ClusterPlan.load(args.dir)
     if plan is None:
         plan = lc.ClusterPlan.make(args.dir, args.base_port, args.shards, args.grpc_tls_dir or "",
-                                   zone_proxies=not args.no_zone_proxies, snapshot_every=args.snapshot_every)
+                                   zone_proxies=not args.no_zone_proxies, snapshot_every=args.snapshot_every,
+                                   txlog_tls_dir=args.txlog_tls_dir or "")
         plan.save()
     elif (args.base_port, args.shards) != (plan.base_port, plan.shards) and args.explicit_layout:
         print(f"{args.dir} holds a cluster with base port {plan.base_port} and {plan.shards} shard(s); "
@@ -31,6 +33,10 @@ def cluster_up(args: argparse.Namespace) -> int:
     tls_dir = os.path.abspath(args.grpc_tls_dir) if args.grpc_tls_dir else ""
     if args.grpc_tls_dir is not None and tls_dir != plan.grpc_tls_dir:     # "" turns TLS off again
         plan.grpc_tls_dir = tls_dir
+        plan.save()
+    if args.txlog_tls_dir is not None and plan.txlog_tls_dir != (os.path.abspath(args.txlog_tls_dir)
+                                                                 if args.txlog_tls_dir else ""):
+        plan.txlog_tls_dir = os.path.abspath(args.txlog_tls_dir) if args.txlog_tls_dir else ""
         plan.save()
     supervisor = lc.Supervisor(plan, detach=args.detach)
     supervisor.start_all()
@@ -50,6 +56,8 @@ def cluster_up(args: argparse.Namespace) -> int:
         print(f"  TLS:            gRPC and RESP, certificates from {plan.grpc_tls_dir}")
         for node in plan.by_kind("data"):
             print(f"  {node.name:<14}  RESP over TLS on {lc.HOST}:{plan.tls_port(node)}")
+    if plan.txlog_tls_dir:
+        print(f"  txlog TLS:      mutual, certificates from {plan.txlog_tls_dir}")
     print(f"  status:         memdb cluster status --dir {args.dir}")
     if args.detach:
         print(f"  stop:           memdb cluster down --dir {args.dir}")
@@ -189,6 +197,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="serve the data nodes' gRPC API over TLS, and RESP over TLS on port + 110, with "
                          "server.crt/server.key from this directory (and require client certificates signed by its "
                          "client-ca.crt, if present)")
+    up.add_argument("--txlog-tls-dir", default=None,
+                    help="every process talks to the txlog (and txlog nodes to each other) over mutual TLS with "
+                         "ca.crt, node.crt and node.key from this directory (node.crt for server and client auth)")
     up.set_defaults(func=cluster_up)
     status = csub.add_parser("status", help="every node's role, ports, pid and progress")
     status.add_argument("--dir", default="memdb-data")

@@ -28,6 +28,7 @@ import sys
 import time
 
 from memdb.snapshot import SNAPSHOT_EVERY_ENTRIES
+from txlog.tls import TxlogTLS
 
 ZONES = ("a", "b", "c")
 HOST = "127.0.0.1"
@@ -81,10 +82,18 @@ class ClusterPlan:
     # Data nodes share <directory>/snapshots; replicas write one every this many applied writes (the primary after
     # twice as many without one), then trim the log.
     snapshot_every: int = SNAPSHOT_EVERY_ENTRIES
+    # Every process talks to the txlog over mutual TLS with ca.crt, node.crt and node.key from here (txlog/tls.py);
+    # "" = plaintext.
+    txlog_tls_dir: str = ""
+
+    @property
+    def txlog_tls(self) -> TxlogTLS | None:
+        return TxlogTLS.from_dir(self.txlog_tls_dir) if self.txlog_tls_dir else None
 
     @classmethod
     def make(cls, directory: str, base_port: int, shards: int, grpc_tls_dir: str = "",
-             zone_proxies: bool = True, snapshot_every: int = SNAPSHOT_EVERY_ENTRIES) -> "ClusterPlan":
+             zone_proxies: bool = True, snapshot_every: int = SNAPSHOT_EVERY_ENTRIES,
+             txlog_tls_dir: str = "") -> "ClusterPlan":
         nodes = [NodePlan(f"txlog-{z}", z, "txlog", base_port + 1 + i, wire_port=base_port + 4 + i)
                  for i, z in enumerate(ZONES)]
         port = base_port + 10
@@ -102,7 +111,8 @@ class ClusterPlan:
                   for z in ZONES if zone_proxies]
         nodes.append(NodePlan("endpoint", "", "endpoint", base_port, shard="shard0"))
         return cls(os.path.abspath(directory), base_port, shards, nodes, routes,
-                   os.path.abspath(grpc_tls_dir) if grpc_tls_dir else "", zone_proxies, snapshot_every)
+                   os.path.abspath(grpc_tls_dir) if grpc_tls_dir else "", zone_proxies, snapshot_every,
+                   os.path.abspath(txlog_tls_dir) if txlog_tls_dir else "")
 
     def node(self, name: str) -> NodePlan:
         return next(n for n in self.nodes if n.name == name)
@@ -130,6 +140,10 @@ class ClusterPlan:
             + ["--tls-port", str(self.tls_port(node)), "--tls-cert-file", cert, "--tls-key-file", key] \
             + (["--tls-ca-cert-file", client_ca] if mutual else [])
 
+    def txlog_tls_arguments(self, prefix: str) -> list[str]:
+        tls = self.txlog_tls
+        return [] if tls is None else [prefix + "ca", tls.ca, prefix + "cert", tls.cert, prefix + "key", tls.key]
+
     def path(self, *parts: str) -> str:
         return os.path.join(self.directory, *parts)
 
@@ -147,7 +161,7 @@ class ClusterPlan:
                        "nodes": [dataclasses.asdict(n) for n in self.nodes],
                        "routes": [dataclasses.asdict(r) for r in self.routes],
                        "grpc_tls_dir": self.grpc_tls_dir, "zone_proxies": self.zone_proxies,
-                       "snapshot_every": self.snapshot_every}, f, indent=2)
+                       "snapshot_every": self.snapshot_every, "txlog_tls_dir": self.txlog_tls_dir}, f, indent=2)
 
     @classmethod
     def load(cls, directory: str) -> "ClusterPlan | None":
@@ -159,7 +173,7 @@ class ClusterPlan:
         return cls(os.path.abspath(directory), raw["base_port"], raw["shards"],
                    [NodePlan(**n) for n in raw["nodes"]], [RoutePlan(**r) for r in raw.get("routes", [])],
                    raw.get("grpc_tls_dir", ""), raw.get("zone_proxies", True),
-                   raw.get("snapshot_every", SNAPSHOT_EVERY_ENTRIES))
+                   raw.get("snapshot_every", SNAPSHOT_EVERY_ENTRIES), raw.get("txlog_tls_dir", ""))
 
     def by_kind(self, kind: str) -> list[NodePlan]:
         return [n for n in self.nodes if n.kind == kind]
@@ -178,13 +192,15 @@ class ClusterPlan:
             peers = [a for t in self.by_kind("txlog")
                      for a in ("--peer", f"{t.zone}={self.address_from(node.zone, t)}")]
             return [py, "-m", "txlog.server", "--id", node.zone, "--listen", node.txlog_address, *peers,
-                    "--data", self.path(f"txlog-{node.zone}"), "--logs", ",".join(self.logs())]
+                    "--data", self.path(f"txlog-{node.zone}"), "--logs", ",".join(self.logs()),
+                    *self.txlog_tls_arguments("--tls-")]
         if node.kind == "data":
             role = "primary" if node.zone == "a" else "replica"
             return [py, "-m", "memdb.server", "--host", HOST, "--port", str(node.port), "--node-id", node.name,
                     "--zone", node.zone, "--shard", node.shard, "--role", role,
                     "--topology", self.path("topology.json"), "--grpc-port", str(node.grpc_port),
                     "--txlog", ",".join(self.txlog_addresses(node.zone)), *self.tls_arguments(node),
+                    *self.txlog_tls_arguments("--txlog-tls-"),
                     "--snapshot-dir", self.path("snapshots"), "--snapshot-every", str(self.snapshot_every)]
         if node.kind == "zonenet":
             routes = [a for r in self.routes if r.src == node.zone
@@ -328,9 +344,9 @@ def parse_info(raw: bytes) -> dict[str, str]:
     return fields
 
 
-async def txlog_status(address: str):
+async def txlog_status(address: str, tls: TxlogTLS | None = None):
     from txlog.client import LogClient
-    client = LogClient([address], "cluster")
+    client = LogClient([address], "cluster", tls=tls)
     try:
         return await client.status(address, timeout_s=1.0)
     finally:
@@ -348,7 +364,7 @@ def node_status(plan: ClusterPlan) -> dict:
                "applied_index": None, "committed_index": None, "lag": None}
         if alive and node.kind == "txlog":
             try:
-                status = asyncio.run(txlog_status(node.address))
+                status = asyncio.run(txlog_status(node.address, plan.txlog_tls))
                 shard_logs = [s for s in status.logs if s.log != "cluster"] or list(status.logs)
                 row["role"] = ("leader" if any(s.role == "leader" for s in shard_logs) else
                                "recovering" if any(s.recovering for s in status.logs) else "follower")

@@ -38,6 +38,7 @@ import json
 import logging
 import os
 import random
+import ssl
 import time
 from typing import Any, Callable
 
@@ -54,6 +55,7 @@ from memdb import notify
 from txlog.client import (MAX_ITEM_BYTES, AppendError, ConditionFailed, LogClient, LogTrimmed, LogUnavailable,
                           StaleEpoch)
 from txlog.generated import txlog_pb2 as tpb
+from txlog.tls import TxlogTLS
 
 log = logging.getLogger("memdb.node")
 
@@ -90,6 +92,7 @@ class NodeConfig:
     grpc_tls_cert: str = ""             # PEM paths: serve gRPC over TLS with this certificate chain and key ...
     grpc_tls_key: str = ""
     grpc_tls_ca: str = ""               # ... and require client certificates signed by this CA (mutual TLS)
+    txlog_tls: TxlogTLS | None = None   # mutual TLS to the txlog nodes (txlog/tls.py)
     prefer_primary: bool = False        # claim at once on a fresh log; no backoff when claiming
     failover: bool = True               # claim when the primary's lease has lapsed
     lease_ms: int = 1000
@@ -133,7 +136,7 @@ class DataNode:
         self.config = config
         self.keyspace = Keyspace()
         self.log = LogClient(list(config.txlog), config.shard, writer_id=f"{config.node_id}-{os.urandom(6).hex()}",
-                             max_inflight_batches=config.log_inflight_batches)
+                             max_inflight_batches=config.log_inflight_batches, tls=config.txlog_tls)
         self.log.on_leader = self._tail_from_leader
         self.origin_id = self.log.writer_id      # this incarnation: a restarted node is a new origin
         self.role = Role.REPLICA
@@ -175,7 +178,8 @@ class DataNode:
             self.topology = Topology.even([config.shard], [NodeInfo(config.node_id, config.shard, config.zone,
                                                                     host or "127.0.0.1", int(port or 0))])
         # Other shards' primaries are published on the `cluster` log (only needed with several shards).
-        self.cluster_log = (LogClient(list(config.txlog), "cluster", writer_id=f"{self.origin_id}-cluster")
+        self.cluster_log = (LogClient(list(config.txlog), "cluster", writer_id=f"{self.origin_id}-cluster",
+                                      tls=config.txlog_tls)
                             if self.topology.multi_shard else None)
         self._published_epoch = 0
         self.stats = {"writes_submitted": 0, "writes_failed": 0, "claims_won": 0, "claims_lost": 0,
@@ -1295,6 +1299,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--grpc-tls-key", default="", help="PEM private key of --grpc-tls-cert")
     group.add_argument("--grpc-tls-ca", default="", help="PEM CA: require gRPC clients to present a certificate "
                                                          "it signed (mutual TLS)")
+    group.add_argument("--txlog-tls-ca", default="", help="PEM CA of the txlog's certificates: talk to the txlog "
+                                                          "over mutual TLS (with --txlog-tls-cert/--txlog-tls-key)")
+    group.add_argument("--txlog-tls-cert", default="", help="PEM certificate this node presents to the txlog")
+    group.add_argument("--txlog-tls-key", default="", help="PEM private key of --txlog-tls-cert")
     group.add_argument("--snapshot-dir", default="",
                        help="the shard's snapshot store, a directory shared by its data nodes: start from the newest "
                             "snapshot there; replicas (or a primary without one) write snapshots and then trim the log "
@@ -1308,12 +1316,18 @@ def build_node(args: argparse.Namespace) -> DataNode:
     grpc_address = f"{args.host}:{args.grpc_port}" if args.grpc_port else ""
     if bool(args.grpc_tls_cert) != bool(args.grpc_tls_key) or (args.grpc_tls_ca and not args.grpc_tls_cert):
         raise SystemExit("--grpc-tls-cert and --grpc-tls-key go together (and --grpc-tls-ca needs both)")
+    try:
+        txlog_tls = TxlogTLS.from_options(args.txlog_tls_ca, args.txlog_tls_cert, args.txlog_tls_key)
+        if txlog_tls is not None:
+            txlog_tls.check()
+    except (ValueError, OSError, ssl.SSLError) as exc:
+        raise SystemExit(f"--txlog-tls-ca/--txlog-tls-cert/--txlog-tls-key: {exc}")
     config = NodeConfig(node_id=args.node_id or address, txlog=tuple(a for a in args.txlog.split(",") if a),
                         shard=args.shard, zone=args.zone, resp_address=address, grpc_address=grpc_address,
                         prefer_primary=args.role == "primary", failover=not args.no_failover,
                         lease_ms=args.lease_ms, renew_ms=args.renew_ms, margin_ms=args.margin_ms,
                         topology_path=args.topology, grpc_tls_cert=args.grpc_tls_cert,
-                        grpc_tls_key=args.grpc_tls_key, grpc_tls_ca=args.grpc_tls_ca,
+                        grpc_tls_key=args.grpc_tls_key, grpc_tls_ca=args.grpc_tls_ca, txlog_tls=txlog_tls,
                         log_inflight_batches=max(1, args.log_inflight), snapshot_dir=args.snapshot_dir,
                         snapshot_every=max(0, args.snapshot_every))
     return DataNode(config)

@@ -37,6 +37,7 @@ from txlog.generated import txlog_pb2 as pb
 from txlog.generated import txlog_pb2_grpc as pb_grpc
 from txlog import wire
 from txlog.server import GRPC_OPTIONS, MAX_BATCH_BYTES
+from txlog.tls import TxlogTLS, channel
 
 # The largest item an append can carry: the log refuses a batch over MAX_BATCH_BYTES, and a batch is its items plus
 # a few hundred bytes of header.
@@ -100,8 +101,8 @@ class _WireAppendCall:
         self.finished = False
 
     @classmethod
-    async def open(cls, address: str) -> "_WireAppendCall":
-        return cls(await wire.connect(address))
+    async def open(cls, address: str, tls: TxlogTLS | None) -> "_WireAppendCall":
+        return cls(await wire.connect(address, ssl_context=tls.client_context if tls is not None else None))
 
     async def write(self, request: pb.AppendRequest) -> None:
         self.connection.send(wire.Kind.APPEND_REQUEST, request.SerializeToString())
@@ -158,9 +159,10 @@ class LogClient:
 
     def __init__(self, addresses: list[str], log_name: str, writer_id: str | None = None,
                  max_inflight_batches: int = 8, max_batch_items: int = 8192, append_timeout_s: float = 10.0,
-                 max_batch_bytes: int = 1 << 20, max_inflight_bytes: int = 4 << 20):
+                 max_batch_bytes: int = 1 << 20, max_inflight_bytes: int = 4 << 20, tls: TxlogTLS | None = None):
         assert addresses, "at least one txlog address"
         self.addresses = list(addresses)
+        self.tls = tls
         self.log = log_name
         self.writer_id = writer_id or uuid.uuid4().hex
         self.max_inflight_batches = max_inflight_batches
@@ -196,11 +198,10 @@ class LogClient:
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
     def _channel(self, address: str) -> grpc.aio.Channel:
-        channel = self._channels.get(address)
-        if channel is None:
-            channel = self._channels[address] = grpc.aio.insecure_channel(wire.split_address(address)[0],
-                                                                          options=GRPC_OPTIONS)
-        return channel
+        node_channel = self._channels.get(address)
+        if node_channel is None:
+            node_channel = self._channels[address] = channel(wire.split_address(address)[0], self.tls, GRPC_OPTIONS)
+        return node_channel
 
     async def close(self) -> None:
         self._closed = True
@@ -219,8 +220,8 @@ class LogClient:
         for _, _, f, _ in self._queue:
             if not f.done():
                 f.set_exception(LogUnavailable(pb.AppendResponse(status=pb.UNAVAILABLE, message="client closed")))
-        for channel in self._channels.values():
-            await channel.close()
+        for node_channel in self._channels.values():
+            await node_channel.close()
 
     def _ensure_sender(self) -> None:
         if self._sender is None or self._sender.done():
@@ -376,7 +377,7 @@ class LogClient:
     async def _stream(self, address: str) -> None:
         loop = asyncio.get_running_loop()
         wire_address = wire.split_address(address)[1]
-        call = await _WireAppendCall.open(wire_address) if wire_address else \
+        call = await _WireAppendCall.open(wire_address, self.tls) if wire_address else \
             pb_grpc.TxLogStub(self._channel(address)).Append()
         reader = loop.create_task(self._read_answers(call, address))
         reader.add_done_callback(lambda _: self._wake.set())
@@ -507,7 +508,7 @@ class LogClient:
         while not self._closed:
             request = pb.TailRequest(log=self.log, from_index=next_index)
             wire_address = wire.split_address(current)[1]
-            responses = _wire_tail(wire_address, request) if wire_address else \
+            responses = _wire_tail(wire_address, request, self.tls) if wire_address else \
                 pb_grpc.TxLogStub(self._channel(current)).Tail(request)
             try:
                 async for response in responses:
@@ -557,8 +558,9 @@ class LogClient:
         raise LogUnavailable(pb.AppendResponse(status=pb.UNAVAILABLE, message="no leader for trim"))
 
 
-async def _wire_tail(address: str, request: pb.TailRequest) -> AsyncIterator[pb.TailResponse]:
-    connection = await wire.connect(address)
+async def _wire_tail(address: str, request: pb.TailRequest,
+                     tls: TxlogTLS | None) -> AsyncIterator[pb.TailResponse]:
+    connection = await wire.connect(address, ssl_context=tls.client_context if tls is not None else None)
     try:
         connection.send(wire.Kind.TAIL_REQUEST, request.SerializeToString())
         while True:

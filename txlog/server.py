@@ -50,6 +50,7 @@ import logging
 import random
 import signal
 import os
+import ssl
 import sys
 import time
 from typing import AsyncIterator
@@ -62,6 +63,7 @@ from txlog.generated import txlog_pb2 as pb
 from txlog.generated import txlog_pb2_grpc as pb_grpc
 from txlog.raft.core import Config, Entry, HardState, Message, MessageType, RaftNode, Ready, Role
 from txlog.storage import GroupWrite, Storage, StorageCorrupt
+from txlog.tls import TxlogTLS, channel
 from txlog import wire
 
 log = logging.getLogger("txlog")
@@ -110,6 +112,7 @@ class NodeConfig:
     memory_entries: int = MEMORY_ENTRIES
     memory_bytes: int = MEMORY_BYTES
     seed: int | None = None
+    tls: TxlogTLS | None = None        # mutual TLS for clients and peers, gRPC and wire (txlog/tls.py)
 
 
 @dataclasses.dataclass(slots=True)
@@ -246,10 +249,11 @@ class Peer:
     QUEUE_LIMIT = 10_000
     MESSAGES_PER_BATCH = 1024
 
-    def __init__(self, peer_id: str, address: str, stats: collections.Counter):
+    def __init__(self, peer_id: str, address: str, stats: collections.Counter, tls: TxlogTLS | None = None):
         self.stats = stats
         self.peer_id = peer_id
         self.address = address
+        self.tls = tls
         self.queue: collections.deque[pb.RaftMessage] = collections.deque()
         self._ready = asyncio.Event()
 
@@ -263,8 +267,8 @@ class Peer:
         backoff = 0.05
         while True:
             sent = [0]
-            async with grpc.aio.insecure_channel(self.address, options=GRPC_OPTIONS) as channel:
-                stub = pb_grpc.RaftStub(channel)
+            async with channel(self.address, self.tls, GRPC_OPTIONS) as peer_channel:
+                stub = pb_grpc.RaftStub(peer_channel)
                 try:
                     await stub.Send(self._batches(sent))
                 except grpc.aio.AioRpcError as exc:
@@ -300,10 +304,11 @@ class WirePeer:
     QUEUE_LIMIT = 1_000
     MAX_BUFFERED = 64 << 20           # above it messages are dropped (Raft resends): twice the largest append
 
-    def __init__(self, peer_id: str, address: str, stats: collections.Counter):
+    def __init__(self, peer_id: str, address: str, stats: collections.Counter, tls: TxlogTLS | None = None):
         self.stats = stats
         self.peer_id = peer_id
         self.address = address
+        self.ssl_context = tls.client_context if tls is not None else None
         self.queue: list[list[bytes]] = []
         self.connection: wire.FrameConnection | None = None
         self._lost = asyncio.Event()
@@ -326,7 +331,8 @@ class WirePeer:
         while True:
             try:
                 self._lost.clear()
-                connection = await wire.connect(self.address, on_lost=lambda _: self._lost.set())
+                connection = await wire.connect(self.address, ssl_context=self.ssl_context,
+                                                on_lost=lambda _: self._lost.set())
             except (OSError, asyncio.TimeoutError) as exc:
                 log.debug("raft connection to %s failed: %r", self.peer_id, exc)
                 self.queue.clear()
@@ -351,9 +357,9 @@ class WirePeer:
             await asyncio.sleep(backoff)
 
 
-def _make_peer(peer_id: str, address: str, stats: collections.Counter) -> Peer | WirePeer:
+def _make_peer(peer_id: str, address: str, stats: collections.Counter, tls: TxlogTLS | None) -> Peer | WirePeer:
     grpc_address, wire_address = wire.split_address(address)
-    return WirePeer(peer_id, wire_address, stats) if wire_address else Peer(peer_id, grpc_address, stats)
+    return WirePeer(peer_id, wire_address, stats, tls) if wire_address else Peer(peer_id, grpc_address, stats, tls)
 
 
 @dataclasses.dataclass(slots=True)
@@ -380,7 +386,7 @@ class TxlogNode:
                             hard_state=hard_state, log=raft_log, applied=raft_log.first_index - 1)
             self.groups[name] = LogGroup(name, core, hard_state)
         self.stats = collections.Counter()
-        self.peers = {pid: _make_peer(pid, addr, self.stats) for pid, addr in config.peers.items()
+        self.peers = {pid: _make_peer(pid, addr, self.stats, config.tls) for pid, addr in config.peers.items()
                       if pid != config.node_id}
         self._inbox: list = []
         self._wake = asyncio.Event()
@@ -406,7 +412,7 @@ class TxlogNode:
         while True:
             missing = [pid for pid in self.peers if pid not in answers]
             for pid in missing:
-                response = await _peer_status(self.config.peers[pid])
+                response = await _peer_status(self.config.peers[pid], self.config.tls)
                 if response is not None:
                     answers[pid] = response
             if len(answers) == len(self.peers):
@@ -990,11 +996,11 @@ def _promises(hs: HardState | None, durable: HardState) -> bool:
     return hs is not None and (hs.term != durable.term or hs.vote != durable.vote)
 
 
-async def _peer_status(address: str) -> pb.StatusResponse | None:
+async def _peer_status(address: str, tls: TxlogTLS | None) -> pb.StatusResponse | None:
     """A peer's Status over gRPC, or None if it does not answer."""
     try:
-        async with grpc.aio.insecure_channel(wire.split_address(address)[0], options=GRPC_OPTIONS) as channel:
-            return await pb_grpc.TxLogStub(channel).Status(pb.StatusRequest(), timeout=1.0)
+        async with channel(wire.split_address(address)[0], tls, GRPC_OPTIONS) as peer_channel:
+            return await pb_grpc.TxLogStub(peer_channel).Status(pb.StatusRequest(), timeout=1.0)
     except grpc.aio.AioRpcError:
         return None
 
@@ -1154,8 +1160,10 @@ class WireSession:
 
 async def serve_wire(node: TxlogNode, address: str) -> asyncio.AbstractServer:
     host, _, port = address.rpartition(":")
+    tls = node.config.tls
     return await asyncio.get_running_loop().create_server(lambda: WireSession(node).connection, host, int(port),
-                                                          reuse_address=True)
+                                                          reuse_address=True,
+                                                          ssl=tls.server_context if tls is not None else None)
 
 
 async def serve(config: NodeConfig, listen: str) -> None:
@@ -1166,7 +1174,10 @@ async def serve(config: NodeConfig, listen: str) -> None:
     pb_grpc.add_RaftServicer_to_server(RaftService(node), server)
     wire_server = None
     try:
-        server.add_insecure_port(grpc_listen)
+        if config.tls is not None:
+            server.add_secure_port(grpc_listen, config.tls.server_credentials())
+        else:
+            server.add_insecure_port(grpc_listen)
         if wire_listen:
             wire_server = await serve_wire(node, wire_listen)
     except (RuntimeError, OSError) as exc:
@@ -1228,7 +1239,17 @@ def main(argv: list[str] | None = None) -> None:
                         help="applied entries (append batches) each log keeps in memory; older ones are read back "
                              "from LMDB when a lagging follower or a tail needs them")
     parser.add_argument("--log-level", default=os.environ.get("TXLOG_LOG_LEVEL", "WARNING"))
+    tls_options = parser.add_argument_group("mutual TLS for every client and peer (txlog/tls.py); all three or none")
+    tls_options.add_argument("--tls-ca", default="", help="PEM CA that signed every member's and client's certificate")
+    tls_options.add_argument("--tls-cert", default="", help="PEM certificate of this node (server and client auth)")
+    tls_options.add_argument("--tls-key", default="", help="PEM private key of --tls-cert")
     args = parser.parse_args(argv)
+    try:
+        tls = TxlogTLS.from_options(args.tls_ca, args.tls_cert, args.tls_key)
+        if tls is not None:
+            tls.check()
+    except (ValueError, OSError, ssl.SSLError) as exc:
+        parser.error(f"--tls-ca/--tls-cert/--tls-key: {exc}")
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s txlog-%(name)s %(message)s")
     peers = parse_peers(args.peer)
     try:
@@ -1240,7 +1261,7 @@ def main(argv: list[str] | None = None) -> None:
     config = NodeConfig(node_id=args.id, peers=peers, data_dir=args.data,
                         logs=tuple(x for x in args.logs.split(",") if x), tick_ms=args.tick_ms,
                         election_ticks=args.election_ticks, append_timeout_ms=args.append_timeout_ms,
-                        memory_entries=args.memory_entries, memory_bytes=args.memory_mb << 20)
+                        memory_entries=args.memory_entries, memory_bytes=args.memory_mb << 20, tls=tls)
     try:
         import uvloop
         uvloop.install()

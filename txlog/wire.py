@@ -21,6 +21,7 @@ import asyncio
 import collections
 import enum
 import logging
+import ssl
 import struct
 from typing import Callable
 
@@ -244,9 +245,12 @@ class FrameConnection(asyncio.Protocol):
             self.transport.close()
 
 
-async def connect(address: str, timeout_s: float = 1.0, **kwargs) -> FrameConnection:
+async def connect(address: str, timeout_s: float = 1.0, ssl_context: ssl.SSLContext | None = None,
+                  **kwargs) -> FrameConnection:
+    """A FrameConnection to `address`; over TLS with `ssl_context` (the handshake is part of the timeout)."""
     host, _, port = address.rpartition(":")
     loop = asyncio.get_running_loop()
     _, connection = await asyncio.wait_for(
-        loop.create_connection(lambda: FrameConnection(**kwargs), host, int(port)), timeout_s)
+        loop.create_connection(lambda: FrameConnection(**kwargs), host, int(port), ssl=ssl_context,
+                               server_hostname=host if ssl_context is not None else None), timeout_s)
     return connection

@@ -15,9 +15,10 @@ from memdb import localcluster as lc
 
 class RunningCluster:
     def __init__(self, directory: str, shards: int = 1, grpc_tls_dir: str = "",
-                 snapshot_every: int = lc.SNAPSHOT_EVERY_ENTRIES):
+                 snapshot_every: int = lc.SNAPSHOT_EVERY_ENTRIES, txlog_tls_dir: str = ""):
         base = self._free_base_port()
-        self.plan = lc.ClusterPlan.make(directory, base, shards, grpc_tls_dir, snapshot_every=snapshot_every)
+        self.plan = lc.ClusterPlan.make(directory, base, shards, grpc_tls_dir, snapshot_every=snapshot_every,
+                                        txlog_tls_dir=txlog_tls_dir)
         self.plan.save()
         self.supervisor = lc.Supervisor(self.plan, detach=False)
 
@@ -102,7 +103,7 @@ class RunningCluster:
     def txlog_leader(self) -> str:
         import asyncio
         from tests.integration.procs import wait_for_leader
-        address = asyncio.run(wait_for_leader(self.plan.txlog_addresses(), "shard0"))
+        address = asyncio.run(wait_for_leader(self.plan.txlog_addresses(), "shard0", tls=self.plan.txlog_tls))
         return next(n.name for n in self.plan.by_kind("txlog") if n.txlog_address == address)
 
     def txlog_terms(self, log_name: str = "shard0") -> dict[str, int]:
@@ -111,7 +112,7 @@ class RunningCluster:
         from txlog.client import LogClient
 
         async def ask() -> dict[str, int]:
-            client = LogClient(self.plan.txlog_addresses(), log_name)
+            client = LogClient(self.plan.txlog_addresses(), log_name, tls=self.plan.txlog_tls)
             try:
                 terms = {}
                 for n in self.plan.by_kind("txlog"):

@@ -99,10 +99,10 @@ def start_txlog_cluster(data_root: str, logs=("cluster", "shard0"), ids=("a", "b
 
 
 async def wait_for_leader(addresses: list[str], log_name: str, timeout_s: float = 10.0,
-                          exclude: str | None = None) -> str:
+                          exclude: str | None = None, tls=None) -> str:
     """Address of the node that leads `log_name` (asked of every node), waiting for an election."""
     from txlog.client import LogClient
-    client = LogClient(addresses, log_name)
+    client = LogClient(addresses, log_name, tls=tls)
     deadline = time.monotonic() + timeout_s
     try:
         while time.monotonic() < deadline:

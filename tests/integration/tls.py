@@ -4,6 +4,7 @@ make_pki(directory) writes, all PEM:
   ca.crt / ca.key              a self-signed CA
   server.crt / server.key      signed by it, for 127.0.0.1 and localhost (what the data nodes serve)
   client.crt / client.key      signed by it, for mutual TLS
+  node.crt / node.key          signed by it, for server and client auth, 127.0.0.1 and localhost (the txlog's)
   other-ca.crt / other-ca.key  an unrelated CA (a client that trusts only this one must refuse the server)
 """
 from __future__ import annotations
@@ -42,6 +43,7 @@ def make_pki(directory: str) -> str:
     _ca("other-ca", directory)
     _leaf("server", "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n", directory)
     _leaf("client", "extendedKeyUsage=clientAuth\n", directory)
+    _leaf("node", "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n", directory)
     return directory
 
 
