@@ -42,6 +42,7 @@ import redis  # noqa: E402
 
 from memdb import localcluster as lc  # noqa: E402
 from tests.integration.cluster import RunningCluster  # noqa: E402
+from tests.integration.tls import make_pki  # noqa: E402
 from tests.integration.workload import Workload  # noqa: E402
 from tests.linearizability import Outcome  # noqa: E402
 
@@ -213,13 +214,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--snapshot-every", type=int, default=lc.SNAPSHOT_EVERY_ENTRIES,
                         help="the cluster's snapshot interval in applied writes (small: restarts load snapshots "
                              "and replicas reload them after trims; default %(default)s)")
+    parser.add_argument("--txlog-tls", action="store_true",
+                        help="run the txlog's traffic over mutual TLS (throwaway certificates in the directory)")
     args = parser.parse_args(argv)
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 32)
     rng = random.Random(seed)
     directory = args.dir or tempfile.mkdtemp(prefix="memdb-chaos-")
-    print(f"chaos: seed={seed} cycles={args.cycles} dir={directory}", flush=True)
+    print(f"chaos: seed={seed} cycles={args.cycles} dir={directory}{' txlog over TLS' if args.txlog_tls else ''}",
+          flush=True)
 
-    cluster = RunningCluster(os.path.join(directory, "cluster"), snapshot_every=args.snapshot_every).start()
+    tls_dir = make_pki(os.path.join(directory, "pki")) if args.txlog_tls else ""
+    cluster = RunningCluster(os.path.join(directory, "cluster"), snapshot_every=args.snapshot_every,
+                             txlog_tls_dir=tls_dir).start()
     endpoint = cluster.plan.base_port
     workload = Workload(lambda: endpoint, threads=4, readers=2, seed=seed)
     failover_s: dict[str, list[float]] = {}
