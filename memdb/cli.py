@@ -54,7 +54,7 @@ def cluster_up(args: argparse.Namespace) -> int:
     print(f"  txlog:          {', '.join(plan.txlog_addresses())}")
     if plan.grpc_tls_dir:
         print(f"  TLS:            gRPC and RESP, certificates from {plan.grpc_tls_dir}")
-        for node in plan.by_kind("data"):
+        for node in [endpoint] + plan.by_kind("data"):
             print(f"  {node.name:<14}  RESP over TLS on {lc.HOST}:{plan.tls_port(node)}")
     if plan.txlog_tls_dir:
         print(f"  txlog TLS:      mutual, certificates from {plan.txlog_tls_dir}")
@@ -194,7 +194,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="replicas snapshot the shard into DIR/snapshots every this many applied writes (the "
                          "primary, after twice as many without one), then trim the log; 0: never, so the log is never trimmed (a new cluster only; default %(default)s)")
     up.add_argument("--grpc-tls-dir", default=None,
-                    help="serve the data nodes' gRPC API over TLS, and RESP over TLS on port + 110, with "
+                    help="serve the data nodes' gRPC API over TLS, and RESP over TLS (endpoint: base port + 120, "
+                         "data nodes: port + 111), with "
                          "server.crt/server.key from this directory (and require client certificates signed by its "
                          "client-ca.crt, if present)")
     up.add_argument("--txlog-tls-dir", default=None,

@@ -4,11 +4,15 @@ poll_ms; new connections go to the primary; when another node is confirmed prima
 PATIENCE_POLLS polls), connections to the old one are closed so clients reconnect (through here) to the new one.
 The questions go over one kept connection per node (a new TCP connection every poll cost each node ~4 ms of CPU a
 second, idle); a kept connection found closed is replaced at once, in the same question.
+With `--tls-listen` a second port forwards to the primary's RESP-over-TLS port (`--tls-nodes`, in --nodes' order):
+the bytes pass through, so TLS runs end to end between the client and the data node, whose certificate must name
+the host clients dial.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 
 from memdb import runtime
@@ -20,8 +24,9 @@ log = logging.getLogger("memdb.endpoint")
 class Endpoint:
     PATIENCE_POLLS = 3
 
-    def __init__(self, nodes: list[str], poll_ms: int = 100):
+    def __init__(self, nodes: list[str], poll_ms: int = 100, tls_nodes: list[str] | None = None):
         self.nodes = nodes
+        self.tls_address = dict(zip(nodes, tls_nodes or []))     # a node's RESP address -> its TLS one
         self.poll_ms = poll_ms
         self.primary: str | None = None
         self._connections: dict[str, set[asyncio.Task]] = {}
@@ -108,21 +113,27 @@ class Endpoint:
             await asyncio.sleep(0.1)
         return None
 
-    async def handle(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+    async def handle(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter,
+                     tls: bool = False) -> None:
         try:
-            await self._forward(client_reader, client_writer)
+            await self._forward(client_reader, client_writer, tls)
         except asyncio.CancelledError:
             pass    # the primary changed: this client reconnects and reaches the new one
         finally:
             client_writer.close()
 
-    async def _forward(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+    async def handle_tls(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+        await self.handle(client_reader, client_writer, tls=True)
+
+    async def _forward(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter,
+                       tls: bool) -> None:
         target = await self._leased_primary()
         if target is None:
-            client_writer.write(b"-CLUSTERDOWN no primary is available right now\r\n")
-            await client_writer.drain()
+            if not tls:      # a TLS client cannot read a plaintext error: it sees the connection closed
+                client_writer.write(b"-CLUSTERDOWN no primary is available right now\r\n")
+                await client_writer.drain()
             return
-        host, _, port = target.rpartition(":")
+        host, _, port = (self.tls_address[target] if tls else target).rpartition(":")
         try:
             upstream_reader, upstream_writer = await asyncio.open_connection(host, int(port))
         except OSError:
@@ -148,22 +159,34 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
     raise ConnectionResetError("peer closed")   # ends the other direction too
 
 
-async def serve(listen: str, nodes: list[str]) -> None:
-    endpoint = Endpoint(nodes)
+async def serve(listen: str, nodes: list[str], tls_listen: str = "", tls_nodes: list[str] | None = None) -> None:
+    endpoint = Endpoint(nodes, tls_nodes=tls_nodes)
     host, _, port = listen.rpartition(":")
     server = await asyncio.start_server(endpoint.handle, host, int(port))
-    async with server, asyncio.TaskGroup() as tg:
-        tg.create_task(endpoint.poll())
-        await server.serve_forever()
+    async with contextlib.AsyncExitStack() as servers:
+        await servers.enter_async_context(server)
+        if tls_listen:
+            tls_host, _, tls_port = tls_listen.rpartition(":")
+            await servers.enter_async_context(await asyncio.start_server(endpoint.handle_tls, tls_host, int(tls_port)))
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(endpoint.poll())
+            await server.serve_forever()
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="memdb-endpoint")
     parser.add_argument("--listen", required=True)
     parser.add_argument("--nodes", required=True, help="comma-separated data node addresses of the shard")
+    parser.add_argument("--tls-listen", default="", help="HOST:PORT forwarding to the primary's RESP-over-TLS port")
+    parser.add_argument("--tls-nodes", default="", help="comma-separated RESP-over-TLS addresses of the data nodes, "
+                                                        "in --nodes' order")
     args = parser.parse_args(argv)
+    nodes = [n for n in args.nodes.split(",") if n]
+    tls_nodes = [n for n in args.tls_nodes.split(",") if n]
+    if bool(args.tls_listen) != bool(tls_nodes) or (tls_nodes and len(tls_nodes) != len(nodes)):
+        parser.error("--tls-listen needs --tls-nodes, one per --nodes address")
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s endpoint %(message)s")
-    runtime.run(serve(args.listen, [n for n in args.nodes.split(",") if n]))
+    runtime.run(serve(args.listen, nodes, args.tls_listen, tls_nodes))
 
 
 if __name__ == "__main__":

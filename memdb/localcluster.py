@@ -32,8 +32,9 @@ from txlog.tls import TxlogTLS
 
 ZONES = ("a", "b", "c")
 HOST = "127.0.0.1"
-# A data node's RESP-over-TLS port is its port + this: base+120.., past the zone proxies' routes (base+100..111).
-TLS_PORT_OFFSET = 110
+# RESP over TLS (with TLS certificates): the endpoint's on base+120, the data nodes' on base+121.. (port + 111),
+# past the zone proxies' routes (base+100..111).
+TLS_PORTS_FROM = 120
 
 
 @dataclasses.dataclass
@@ -125,8 +126,11 @@ class ClusterPlan:
         return f"{HOST}:{route.port}+{route.wire_port}" if route.wire_port else f"{HOST}:{route.port}"
 
     def tls_port(self, node: NodePlan) -> int:
-        """A data node's RESP-over-TLS port, served when the cluster has TLS certificates (else 0)."""
-        return node.port + TLS_PORT_OFFSET if self.grpc_tls_dir and node.kind == "data" else 0
+        """The RESP-over-TLS port of a data node or the endpoint, served when the cluster has TLS certificates
+        (else 0)."""
+        if not self.grpc_tls_dir or node.kind not in ("data", "endpoint"):
+            return 0
+        return self.base_port + TLS_PORTS_FROM + (node.port - self.base_port - 9 if node.kind == "data" else 0)
 
     def tls_arguments(self, node: NodePlan) -> list[str]:
         """The gRPC API over TLS, and RESP over TLS on tls_port next to the plaintext port, with the same
@@ -208,8 +212,11 @@ class ClusterPlan:
                                            (r.wire_port, f"{HOST}:{self.node(r.target).wire_port}"))
                       if port for a in ("--route", f"{port}={target}/{r.src}-{r.dst}")]
             return [py, "-m", "memdb.zonenet", "--zone", node.zone, "--faults", self.path("faults.json"), *routes]
-        data = [n.address for n in self.by_kind("data") if n.shard == node.shard]
-        return [py, "-m", "memdb.endpoint", "--listen", node.address, "--nodes", ",".join(data)]
+        data = [n for n in self.by_kind("data") if n.shard == node.shard]
+        tls = ["--tls-listen", f"{HOST}:{self.tls_port(node)}",
+               "--tls-nodes", ",".join(f"{HOST}:{self.tls_port(n)}" for n in data)] if self.grpc_tls_dir else []
+        return [py, "-m", "memdb.endpoint", "--listen", node.address, "--nodes", ",".join(n.address for n in data),
+                *tls]
 
 
 def port_is_free(port: int) -> bool:

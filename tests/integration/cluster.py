@@ -25,7 +25,8 @@ class RunningCluster:
     @staticmethod
     def _free_base_port() -> int:
         # base (endpoint), base+1..3 (txlog), base+4..6 (txlog wire), base+10.. (data nodes), base+100..111 (zone
-        # proxy routes, gRPC and wire), base+120.. (data nodes' RESP over TLS, with TLS)
+        # proxy routes, gRPC and wire), base+120.. (RESP over TLS of the endpoint and the data
+        # nodes, with TLS)
         # Below the kernel's ephemeral range (32768+), so outgoing connections never take a planned port.
         wanted = list(range(70)) + list(range(100, 112)) + list(range(120, 130))  # base+50.. gRPC ports of data nodes
         rng = random.Random()

@@ -78,6 +78,23 @@ def test_tls_client_works_and_misconfigured_clients_fail_clearly(tmp_path, pki):
         # the certificate names 127.0.0.1 and localhost; another name is refused
         assert_fails_fast("TLS handshake failed", seeds, root_certificates=read(pki, "ca.crt"),
                           tls_server_name="memdb.example")
+        # and through the endpoint's TLS port, to whichever node is primary: TLS end to end
+        endpoint = cluster.node("endpoint")
+        via_endpoint = redis.Redis(port=cluster.plan.tls_port(endpoint), ssl=True, socket_timeout=5,
+                                   ssl_ca_certs=os.path.join(pki, "ca.crt"), retry=Retry(NoBackoff(), 0))
+        assert via_endpoint.incr("tls-n") == 4 and via_endpoint.config_get("tls-port") == {"tls-port": str(tls_port)}
+        cluster.kill(primary.name)
+        new = cluster.node(cluster.primary(exclude=primary.name, timeout_s=10))
+        deadline = time.monotonic() + 10
+        while True:            # the endpoint cuts the old primary's clients; reconnect (a read: never applied twice)
+            try:
+                assert via_endpoint.get("tls-n") == b"4"
+                break
+            except (redis.ConnectionError, redis.TimeoutError):
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+        assert via_endpoint.incr("tls-n") == 5
+        assert via_endpoint.config_get("tls-port") == {"tls-port": str(cluster.plan.tls_port(new))}
     finally:
         cluster.stop()
 

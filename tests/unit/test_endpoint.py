@@ -186,3 +186,12 @@ def test_a_cancelled_question_leaves_no_answer_behind_for_the_next():
         await asyncio.sleep(0.3)              # the first question's answer has been sent by now
         assert await endpoint._ask_role(address) == (2, 1)    # the answer to this question, not the first one's
     _with_node(test)
+
+
+@pytest.mark.parametrize("extra", [["--tls-listen", "127.0.0.1:1"], ["--tls-nodes", "127.0.0.1:2,127.0.0.1:3"],
+                                   ["--tls-listen", "127.0.0.1:1", "--tls-nodes", "127.0.0.1:2"]])
+def test_a_tls_port_needs_one_tls_address_per_node(extra, capsys):
+    from memdb import endpoint as endpoint_module
+    with pytest.raises(SystemExit) as exit_info:
+        endpoint_module.main(["--listen", "127.0.0.1:0", "--nodes", "127.0.0.1:4,127.0.0.1:5", *extra])
+    assert exit_info.value.code == 2 and "one per --nodes address" in capsys.readouterr().err
