@@ -44,7 +44,6 @@ from memdb import localcluster as lc  # noqa: E402
 from tests.integration.cluster import RunningCluster  # noqa: E402
 from tests.integration.tls import make_pki  # noqa: E402
 from tests.integration.workload import Workload  # noqa: E402
-from tests.linearizability import Outcome  # noqa: E402
 
 VICTIMS = ("primary", "replica", "txlog-leader", "txlog-follower", "zone", "txlog-disk")
 HEALTHY_TIMEOUT_S = 120.0
