@@ -84,7 +84,14 @@ class Endpoint:
     async def poll(self) -> None:
         unseen = 0      # polls in a row that found no primary
         while True:
-            roles = await asyncio.gather(*(self._ask_role(a) for a in self.nodes))
+            try:
+                roles = await asyncio.gather(*(self._ask_role(a) for a in self.nodes))
+            except Exception:     # noqa: BLE001 - a bug in one question must not end every client's routing
+                log.exception("asking the data nodes who is primary failed; asking again")
+                for address in self.nodes:
+                    self._drop_probe(address)
+                await asyncio.sleep(self.poll_ms / 1000)
+                continue
             # A deposed primary cut off from the log may still call itself master until it learns better, but
             # its lease has lapsed; among primaries with a lease, the newest epoch wins. With none (a failover
             # in progress) there is no primary: new connections wait, they never go to a replica.

@@ -195,3 +195,31 @@ def test_a_tls_port_needs_one_tls_address_per_node(extra, capsys):
     with pytest.raises(SystemExit) as exit_info:
         endpoint_module.main(["--listen", "127.0.0.1:0", "--nodes", "127.0.0.1:4,127.0.0.1:5", *extra])
     assert exit_info.value.code == 2 and "one per --nodes address" in capsys.readouterr().err
+
+
+def test_an_unexpected_error_in_a_poll_is_logged_and_the_next_poll_goes_on(caplog):
+    # An error no question expects (session 13: uvloop's RuntimeError on a reset connection) once ended the poller,
+    # and with it the whole endpoint process.
+    async def body():
+        endpoint = Endpoint(["a"], poll_ms=1)
+        calls = 0
+
+        async def ask_role(address):
+            nonlocal calls
+            calls += 1
+            if calls == 1:
+                raise RuntimeError("unable to perform operation on <TCPTransport closed=True>")
+            return (1, 1)
+        endpoint._ask_role = ask_role
+        poller = asyncio.ensure_future(endpoint.poll())
+        try:
+            for _ in range(500):
+                if endpoint.primary == "a":
+                    break
+                await asyncio.sleep(0.01)
+            assert not poller.done()
+            assert endpoint.primary == "a" and calls >= 2
+        finally:
+            poller.cancel()
+    asyncio.run(body())
+    assert "asking the data nodes who is primary failed" in caplog.text
