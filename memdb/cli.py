@@ -192,7 +192,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="connect zones directly (faster; `memdb chaos` network faults then do nothing)")
     up.add_argument("--snapshot-every", type=int, default=lc.SNAPSHOT_EVERY_ENTRIES,
                     help="replicas snapshot the shard into DIR/snapshots every this many applied writes (the "
-                         "primary, after twice as many without one), then trim the log; 0: never, so the log is never trimmed (a new cluster only; default %(default)s)")
+                         "primary, after twice as many without one), then trim the log; 0: never, so the log is "
+                         "never trimmed (a new cluster only; default %(default)s)")
     up.add_argument("--grpc-tls-dir", default=None,
                     help="serve the data nodes' gRPC API over TLS, and RESP over TLS (endpoint: base port + 120, "
                          "data nodes: port + 111), with "
