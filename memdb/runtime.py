@@ -1,5 +1,6 @@
 """How memdb's small asyncio programs (endpoint, zone proxy) run: uvloop when present, Ctrl-C ends quietly, and
-writes to a connection the peer reset fail the same way on either loop; the cyclic garbage collector's settings for a long-running data node; and a done callback for futures nobody awaits."""
+writes to a connection the peer reset fail the same way on either loop; the cyclic garbage collector's settings
+for a long-running data node; and a done callback for futures nobody awaits."""
 import asyncio
 import gc
 from typing import Coroutine
