@@ -37,7 +37,7 @@ from txlog.generated import txlog_pb2 as pb
 from txlog.generated import txlog_pb2_grpc as pb_grpc
 from txlog import wire
 from txlog.server import GRPC_OPTIONS, MAX_BATCH_BYTES
-from txlog.tls import TxlogTLS, channel
+from txlog.tls import TxlogTLS, channel, wire_context
 
 # The largest item an append can carry: the log refuses a batch over MAX_BATCH_BYTES, and a batch is its items plus
 # a few hundred bytes of header.
@@ -102,7 +102,7 @@ class _WireAppendCall:
 
     @classmethod
     async def open(cls, address: str, tls: TxlogTLS | None) -> "_WireAppendCall":
-        return cls(await wire.connect(address, ssl_context=tls.client_context if tls is not None else None))
+        return cls(await wire.connect(address, ssl_context=wire_context(tls)))
 
     async def write(self, request: pb.AppendRequest) -> None:
         self.connection.send(wire.Kind.APPEND_REQUEST, request.SerializeToString())
@@ -560,7 +560,7 @@ class LogClient:
 
 async def _wire_tail(address: str, request: pb.TailRequest,
                      tls: TxlogTLS | None) -> AsyncIterator[pb.TailResponse]:
-    connection = await wire.connect(address, ssl_context=tls.client_context if tls is not None else None)
+    connection = await wire.connect(address, ssl_context=wire_context(tls))
     try:
         connection.send(wire.Kind.TAIL_REQUEST, request.SerializeToString())
         while True:

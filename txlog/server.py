@@ -63,7 +63,7 @@ from txlog.generated import txlog_pb2 as pb
 from txlog.generated import txlog_pb2_grpc as pb_grpc
 from txlog.raft.core import Config, Entry, HardState, Message, MessageType, RaftNode, Ready, Role
 from txlog.storage import GroupWrite, Storage, StorageCorrupt
-from txlog.tls import TxlogTLS, channel
+from txlog.tls import TxlogTLS, channel, wire_context
 from txlog import wire
 
 log = logging.getLogger("txlog")
@@ -308,7 +308,7 @@ class WirePeer:
         self.stats = stats
         self.peer_id = peer_id
         self.address = address
-        self.ssl_context = tls.client_context if tls is not None else None
+        self.ssl_context = wire_context(tls)
         self.queue: list[list[bytes]] = []
         self.connection: wire.FrameConnection | None = None
         self._lost = asyncio.Event()

@@ -70,6 +70,11 @@ class TxlogTLS:
         return grpc.ssl_channel_credentials(root_certificates=ca, private_key=key, certificate_chain=cert)
 
 
+def wire_context(tls: TxlogTLS | None) -> ssl.SSLContext | None:
+    """The SSL context a txlog wire connection is opened with (wire.connect's ssl_context): None for plaintext."""
+    return tls.client_context if tls is not None else None
+
+
 def channel(address: str, tls: TxlogTLS | None, options) -> grpc.aio.Channel:
     """A grpc.aio channel to a txlog node: over mutual TLS when `tls` is given."""
     if tls is None:
